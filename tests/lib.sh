@@ -1,0 +1,30 @@
+# Shared helpers for the test scripts (sourced, not run).
+# shellcheck shell=bash
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="/usr/local/go/bin:$PATH"
+
+# Debian's ansible runs on /usr/bin/python3; a python3 earlier in PATH (pyenv)
+# must not shadow the one ansible-core is installed for.
+export ANSIBLE_PYTHON_INTERPRETER=auto_silent
+
+pass_count=0
+fail_count=0
+
+pass() { pass_count=$((pass_count + 1)); printf 'PASS  %s\n' "$*"; }
+fail() { fail_count=$((fail_count + 1)); printf 'FAIL  %s\n' "$*"; }
+
+# summary prints the closing line CI reads and returns non-zero on failure.
+summary() {
+	printf '%d passed, %d failed\n' "$pass_count" "$fail_count"
+	[ "$fail_count" -eq 0 ]
+}
+
+# collection_path makes the checkout importable as chezlepro.sovereign and
+# prints the path to put in ANSIBLE_COLLECTIONS_PATH.
+collection_path() {
+	local base="$REPO_ROOT/.build/collections"
+	mkdir -p "$base/ansible_collections/chezlepro"
+	ln -sfn "$REPO_ROOT" "$base/ansible_collections/chezlepro/sovereign"
+	printf '%s\n' "$base"
+}
