@@ -20,7 +20,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -41,6 +40,10 @@ ARCHES = {
     "aarch64": "arm64",
     "arm64": "arm64",
 }
+
+
+class DispatchError(Exception):
+    """The target's platform is unknown or not shipped; the message says which."""
 
 
 def platform_from(system, machine):
@@ -84,23 +87,23 @@ class GoModuleAction(ActionBase):
                 try:
                     return platform_from(system, machine), False
                 except ValueError as e:
-                    raise AnsibleActionFail(self._unsupported(to_text(e)))
+                    raise DispatchError(self._unsupported(to_text(e)))
         res = self._low_level_execute_command("uname -sm", sudoable=False)
         if res.get("rc") != 0:
-            raise AnsibleActionFail(
+            raise DispatchError(
                 "%s.%s: could not learn the target's platform: 'uname -sm' exited %s: %s"
                 % (COLLECTION, self.MODULE, res.get("rc"), to_text(res.get("stderr", "")).strip())
             )
         words = to_text(res.get("stdout", "")).split()
         if len(words) != 2:
-            raise AnsibleActionFail(
+            raise DispatchError(
                 "%s.%s: could not learn the target's platform: 'uname -sm' printed %r"
                 % (COLLECTION, self.MODULE, to_text(res.get("stdout", "")))
             )
         try:
             return platform_from(words[0], words[1]), True
         except ValueError as e:
-            raise AnsibleActionFail(self._unsupported(to_text(e)))
+            raise DispatchError(self._unsupported(to_text(e)))
 
     def _unsupported(self, what):
         shipped = self._shipped_platforms()
@@ -125,7 +128,7 @@ class GoModuleAction(ActionBase):
             platform, learned = self._target_platform(task_vars)
             binary = "%s.%s_%s" % (COLLECTION, self.MODULE, platform)
             if self._shared_loader_obj.module_loader.find_plugin(binary) is None:
-                raise AnsibleActionFail(self._unsupported(platform.replace("_", "/")))
+                raise DispatchError(self._unsupported(platform.replace("_", "/")))
             display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, binary, platform))
             result = merge_hash(
                 result,
@@ -134,6 +137,9 @@ class GoModuleAction(ActionBase):
             if learned and not self._task.delegate_to:
                 facts = result.setdefault("ansible_facts", {})
                 facts[FACT] = platform
+        except DispatchError as e:
+            # A clean failed result with one clear msg, not a traceback.
+            result.update(failed=True, changed=False, msg=to_text(e))
         finally:
             if not wrap_async:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
