@@ -18,7 +18,7 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 # -buildid= and -trimpath make the bytes depend only on the sources.
 LDFLAGS   := -s -w -buildid=
 
-.PHONY: all build sizes collection test lint unit docs-check e2e package-check bench \
+.PHONY: all build sizes collection test lint unit build-check docs-check e2e package-check bench \
         demo lab-up lab-down vendor clean help
 
 all: build
@@ -53,13 +53,16 @@ $(TARBALL): $(BINARIES) galaxy.yml meta/runtime.yml $(shell find plugins roles p
 	ansible-galaxy collection build --force --output-path .build .
 	@ls -l $(TARBALL)
 
-test: lint unit build docs-check package-check e2e
+test: lint unit build build-check docs-check package-check e2e
 
 lint:
 	tests/lint.sh
 
 unit:
 	go test -count=1 ./...
+
+build-check: build
+	tests/build_check.sh
 
 docs-check: build
 	tests/docs_check.sh $(MODULES)
