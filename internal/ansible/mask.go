@@ -1,0 +1,89 @@
+package ansible
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// noLogPlaceholder replaces a value that is exactly a no_log value;
+// noLogMask replaces a no_log value found inside a longer string. Both are
+// what ansible-core's remove_values writes.
+const (
+	noLogPlaceholder = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+	noLogMask        = "********"
+)
+
+// masker is ansible-core's remove_values over a JSON tree (values from
+// encoding/json with UseNumber). Differences, on purpose: keys are left alone
+// (as remove_values does) and booleans/nulls are never replaced, so that a
+// short secret cannot turn "changed": false into a string.
+type masker struct {
+	set     map[string]struct{}
+	ordered []string // longest first, so a secret containing another is masked whole
+}
+
+func newMasker(values map[string]struct{}) *masker {
+	m := &masker{set: values}
+	for v := range values {
+		m.ordered = append(m.ordered, v)
+	}
+	sort.Slice(m.ordered, func(i, j int) bool {
+		if len(m.ordered[i]) != len(m.ordered[j]) {
+			return len(m.ordered[i]) > len(m.ordered[j])
+		}
+		return m.ordered[i] < m.ordered[j]
+	})
+	return m
+}
+
+func (m *masker) empty() bool { return len(m.ordered) == 0 }
+
+func (m *masker) mask(v any) any {
+	if m.empty() {
+		return v
+	}
+	switch x := v.(type) {
+	case string:
+		return m.maskString(x)
+	case json.Number:
+		// Check Go's spelling and Python's (1 vs 1.0): the secret was
+		// recorded the way ansible-core prints it.
+		forms := []string{string(x)}
+		if f, err := strconv.ParseFloat(string(x), 64); err == nil {
+			forms = append(forms, pyFloat(f))
+		}
+		for _, s := range forms {
+			for _, secret := range m.ordered {
+				if strings.Contains(s, secret) {
+					return noLogPlaceholder
+				}
+			}
+		}
+		return x
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = m.mask(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = m.mask(e)
+		}
+		return out
+	}
+	return v
+}
+
+func (m *masker) maskString(s string) string {
+	if _, ok := m.set[s]; ok {
+		return noLogPlaceholder
+	}
+	for _, secret := range m.ordered {
+		s = strings.ReplaceAll(s, secret, noLogMask)
+	}
+	return s
+}

@@ -1,0 +1,381 @@
+package ansible
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"reflect"
+	"runtime/debug"
+	"sort"
+	"strings"
+)
+
+// Main runs m as a process: os.Args in, one JSON object on stdout, exit
+// status 0 on success and 1 on failure (ansible-core ignores it when the JSON
+// parses).
+func Main[O any](m Module[O]) {
+	os.Exit(Execute(m, os.Args, os.Stdout))
+}
+
+// Execute is Main without the process: argv[1] names the args file. It
+// returns the exit status. Panic stacks go to os.Stderr, never to stdout.
+func Execute[O any](m Module[O], argv []string, stdout io.Writer) int {
+	return execute(m, argv, stdout, os.Stderr, hostEnv())
+}
+
+// env is what the runtime reads from the machine, injected for tests.
+type env struct {
+	readFile func(string) ([]byte, error)
+	getenv   func(string) (string, bool)
+	userHome func(name string) (string, bool)
+}
+
+func hostEnv() env {
+	return env{readFile: os.ReadFile, getenv: os.LookupEnv, userHome: lookupHome}
+}
+
+// lookupHome mirrors Python's expanduser: $HOME for the current user, else
+// the passwd database.
+func lookupHome(name string) (string, bool) {
+	if name == "" {
+		if h, ok := os.LookupEnv("HOME"); ok {
+			return h, true
+		}
+		u, err := user.Current()
+		if err != nil {
+			return "", false
+		}
+		return u.HomeDir, true
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return "", false
+	}
+	return u.HomeDir, true
+}
+
+// reservedKeys are the runtime's own result keys; Result.Values may not use them.
+var reservedKeys = []string{"changed", "deprecations", "diff", "failed", "invocation", "msg", "skipped", "warnings"}
+
+// response is everything that goes into the one JSON object printed.
+type response struct {
+	changed, failed, skipped bool
+	msg                      string
+	diffOn                   bool
+	diff                     []Diff
+	ctx                      *Context // warnings and deprecations
+	invocation               any      // module_args; nil when arguments were never read
+	values                   map[string]any
+	noLog                    map[string]struct{}
+}
+
+func (r *response) fail(format string, a ...any) {
+	r.failed = true
+	r.msg = fmt.Sprintf(format, a...)
+}
+
+func execute[O any](m Module[O], argv []string, stdout, stderr io.Writer, e env) int {
+	r := &response{ctx: &Context{ModuleName: m.Name}, noLog: map[string]struct{}{}}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				fmt.Fprintf(stderr, "panic: %v\n\n%s", p, debug.Stack())
+				r.fail("module panicked: %v", p)
+			}
+		}()
+		run(m, argv, e, r)
+	}()
+	b := r.safeEncode(stderr)
+	_, _ = stdout.Write(b)
+	if r.failed {
+		return 1
+	}
+	return 0
+}
+
+func run[O any](m Module[O], argv []string, e env, r *response) {
+	if len(argv) < 2 {
+		r.fail("missing the arguments file: run as %s ARGS_FILE (ansible-core passes the path of a JSON file)", m.Name)
+		return
+	}
+	raw, err := e.readFile(argv[1])
+	if err != nil {
+		r.fail("cannot read the arguments file: %v", err)
+		return
+	}
+	params, err := decodeObject(raw)
+	if err != nil {
+		r.fail("cannot parse the arguments file %s: %v", argv[1], err)
+		return
+	}
+	in, userParams, err := parseInternal(params)
+	if err != nil {
+		r.fail("%v", err)
+		return
+	}
+	ctx := r.ctx
+	ctx.CheckMode, ctx.Diff, ctx.NoLog, ctx.Verbosity, ctx.TmpDir = in.checkMode, in.diff, in.noLog, in.verbosity, in.tmpDir
+	if in.moduleName != "" {
+		ctx.ModuleName = in.moduleName
+	}
+	r.diffOn = in.diff
+	r.invocation = plain(userParams) // until decoding succeeds, echo what was given
+
+	ss, err := specOf(reflect.TypeOf((*O)(nil)).Elem())
+	if err == nil {
+		err = validateGroups(ss, m)
+	}
+	if err == nil && m.Run == nil {
+		err = errors.New("Module.Run is nil")
+	}
+	if err != nil {
+		r.fail("module %s is declared wrongly: %v", m.Name, err)
+		return
+	}
+
+	d := newDecoder(m.Name, in.strConv, e.getenv, e.userHome)
+	r.noLog = d.noLog // shared: filled while decoding, even if decoding fails
+	opts := new(O)
+	args, err := d.decode(ss, groups{m.MutuallyExclusive, m.RequiredTogether, m.RequiredOneOf}, userParams, reflect.ValueOf(opts))
+	ctx.warnings = append(ctx.warnings, d.warnings...)
+	if err != nil {
+		r.fail("%v", err)
+		return
+	}
+	r.invocation = args
+
+	if ctx.CheckMode && !m.SupportsCheckMode {
+		r.skipped = true
+		r.msg = fmt.Sprintf("remote module (%s) does not support check mode", m.Name)
+		return
+	}
+
+	res, err := m.Run(ctx, opts)
+	if res != nil {
+		r.changed, r.msg, r.diff = res.Changed, res.Msg, res.Diff
+		r.values = res.Values
+	}
+	if err != nil {
+		r.fail("%s", err.Error())
+	}
+	if bad := reservedIn(r.values); len(bad) > 0 {
+		for _, k := range bad {
+			delete(r.values, k)
+		}
+		prefix := ""
+		if r.failed {
+			prefix = r.msg + "; "
+		}
+		r.fail("%smodule %s returned reserved result keys in Result.Values: %s (reserved: %s, and any _ansible_ key)",
+			prefix, m.Name, strings.Join(bad, ", "), strings.Join(reservedKeys, ", "))
+	}
+}
+
+func reservedIn(values map[string]any) []string {
+	var bad []string
+	for k := range values {
+		if strings.HasPrefix(k, "_ansible_") {
+			bad = append(bad, k)
+			continue
+		}
+		for _, r := range reservedKeys {
+			if k == r {
+				bad = append(bad, k)
+			}
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}
+
+// validateGroups rejects groups naming options that do not exist: a typo
+// there would silently disable the check.
+func validateGroups[O any](ss *structSpec, m Module[O]) error {
+	for _, set := range []struct {
+		what   string
+		groups [][]string
+	}{
+		{"MutuallyExclusive", m.MutuallyExclusive},
+		{"RequiredTogether", m.RequiredTogether},
+		{"RequiredOneOf", m.RequiredOneOf},
+	} {
+		for _, g := range set.groups {
+			for _, name := range g {
+				o, ok := ss.byName[name]
+				if !ok || o.spec.Name != name {
+					return fmt.Errorf("%s group %v names %q, which is not a top-level option name", set.what, g, name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// internal holds the _ansible_* keys the runtime honours.
+type internal struct {
+	checkMode, diff, noLog bool
+	verbosity              int
+	moduleName, tmpDir     string
+	strConv                string
+}
+
+// parseInternal splits the _ansible_* keys off the user's parameters. Keys it
+// does not know are accepted silently: newer ansible-core versions add more.
+func parseInternal(params map[string]any) (internal, map[string]any, error) {
+	in := internal{strConv: convWarn}
+	user := make(map[string]any, len(params))
+	for k, v := range params {
+		if !strings.HasPrefix(k, "_ansible_") {
+			user[k] = v
+			continue
+		}
+		var err error
+		switch k {
+		case "_ansible_check_mode":
+			in.checkMode, err = internalBool(v)
+		case "_ansible_diff":
+			in.diff, err = internalBool(v)
+		case "_ansible_no_log":
+			in.noLog, err = internalBool(v)
+		case "_ansible_verbosity":
+			if v != nil {
+				var n int64
+				n, err = toInt(v, reflect.TypeOf(0))
+				in.verbosity = int(n)
+			}
+		case "_ansible_module_name":
+			in.moduleName, err = internalString(v)
+		case "_ansible_tmpdir":
+			in.tmpDir, err = internalString(v)
+		case "_ansible_string_conversion_action":
+			var s string
+			s, err = internalString(v)
+			switch s {
+			case convWarn, convIgnore, convError:
+				in.strConv = s
+			}
+		}
+		if err != nil {
+			return in, nil, fmt.Errorf("invalid internal parameter %s: %w", k, err)
+		}
+	}
+	return in, user, nil
+}
+
+func internalBool(v any) (bool, error) {
+	if v == nil {
+		return false, nil
+	}
+	return toBool(v)
+}
+
+func internalString(v any) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	}
+	return "", fmt.Errorf("%s is not a string", pyType(v))
+}
+
+// safeEncode is encode, surviving a panic in a return value's MarshalJSON.
+func (r *response) safeEncode(stderr io.Writer) (b []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "panic while encoding the result: %v\n\n%s", p, debug.Stack())
+			r.values = nil
+			prefix := ""
+			if r.failed {
+				prefix = r.msg + "; "
+			}
+			r.fail("%smodule panicked while encoding its return values: %v", prefix, p)
+			b = r.encode()
+		}
+	}()
+	return r.encode()
+}
+
+// encode renders the one JSON object, masking no_log values everywhere. It
+// never fails: an unencodable return value turns into a failure message.
+func (r *response) encode() []byte {
+	top := map[string]any{"changed": r.changed}
+	if r.failed {
+		top["failed"] = true
+	}
+	if r.skipped {
+		top["skipped"] = true
+	}
+	if r.msg != "" || r.failed {
+		top["msg"] = r.msg
+	}
+	if r.diffOn && len(r.diff) > 0 {
+		if len(r.diff) == 1 {
+			top["diff"] = r.diff[0]
+		} else {
+			top["diff"] = r.diff
+		}
+	}
+	if len(r.ctx.warnings) > 0 {
+		top["warnings"] = r.ctx.warnings
+	}
+	if len(r.ctx.deprecations) > 0 {
+		top["deprecations"] = r.ctx.deprecations
+	}
+	if r.invocation != nil {
+		top["invocation"] = map[string]any{"module_args": r.invocation}
+	}
+	for k, v := range r.values {
+		top[k] = v
+	}
+	b, err := marshalMasked(top, newMasker(r.noLog))
+	if err != nil {
+		// Return values that cannot be JSON (NaN, channels...) are a module
+		// bug: report it, keeping everything else.
+		for k := range r.values {
+			delete(top, k)
+		}
+		top["failed"] = true
+		msg := fmt.Sprintf("cannot encode the module's return values: %v", err)
+		if r.failed {
+			msg = r.msg + "; " + msg
+		}
+		top["msg"] = msg
+		b, err = marshalMasked(top, newMasker(r.noLog))
+		if err != nil {
+			b = []byte(`{"changed": false, "failed": true, "msg": "cannot encode the module result"}` + "\n")
+		}
+		r.failed = true
+	}
+	return b
+}
+
+// marshalMasked encodes v, re-reads it as a plain JSON tree (so every Go type
+// is masked the same way), masks it and encodes it again.
+func marshalMasked(v any, m *masker) ([]byte, error) {
+	b, err := marshal(v)
+	if err != nil || m.empty() {
+		return b, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, err
+	}
+	return marshal(m.mask(tree))
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep <, > and & readable in messages
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
