@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+
+	"github.com/chezlepro/sovereign/internal/fsutil"
+)
+
+// outcome is what apply did, beyond the plan itself.
+type outcome struct {
+	Removed     []string // releases pruned
+	Cleaned     []string // leftovers removed
+	SmokeOutput string
+	Size        int64 // size of the release binary
+}
+
+// apply carries out p. The order is what keeps every crash safe: the new
+// release is complete and verified under a temporary directory name before
+// it gets its final name, the slot moves only to a complete release, and a
+// release is renamed away before it is deleted.
+func apply(ctx context.Context, s *spec, o *observed, p *plan) (*outcome, error) {
+	out := &outcome{}
+	for _, c := range p.Clean {
+		if err := os.RemoveAll(c); err != nil {
+			return out, fmt.Errorf("remove leftover %s: %w", c, err)
+		}
+		out.Cleaned = append(out.Cleaned, c)
+	}
+	if len(p.Clean) > 0 {
+		for _, d := range []string{s.Root, s.ReleasesDir, s.StateDir, p.ReleasePath} {
+			if err := syncIfDir(d); err != nil {
+				return out, err
+			}
+		}
+		fault("after-clean")
+	}
+	if err := mkdirSynced(s.Root); err != nil {
+		return out, err
+	}
+	if err := mkdirSynced(s.ReleasesDir); err != nil {
+		return out, err
+	}
+
+	switch {
+	case p.Stage:
+		if err := stageRelease(ctx, s, p); err != nil {
+			return out, keptSlot(err, p)
+		}
+	case p.Repair != "":
+		if err := writeBinary(ctx, s, p.ReleasePath); err != nil {
+			return out, keptSlot(err, p)
+		}
+		if err := writeMeta(p.ReleasePath, s, now()); err != nil {
+			return out, keptSlot(err, p)
+		}
+	case len(p.FixAttrs) > 0:
+		if err := setAttrs(s, filepath.Join(p.ReleasePath, s.Binary), nil); err != nil {
+			return out, keptSlot(err, p)
+		}
+		fallthrough
+	case p.RefreshMeta:
+		stagedAt := now()
+		if o.Target != nil && o.Target.Meta != nil && o.Target.Meta.StagedAt != "" {
+			stagedAt = o.Target.Meta.StagedAt
+		}
+		if err := writeMeta(p.ReleasePath, s, stagedAt); err != nil {
+			return out, keptSlot(err, p)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(p.ReleasePath, s.Binary))
+	if err != nil {
+		return out, keptSlot(err, p)
+	}
+	out.Size = fi.Size()
+
+	if p.Smoke {
+		res, err := smoke(ctx, s, p)
+		out.SmokeOutput = res
+		if err != nil {
+			return out, keptSlot(err, p)
+		}
+	}
+
+	if p.Switch {
+		if err := swapSlot(s); err != nil {
+			return out, keptSlot(err, p)
+		}
+	}
+
+	entry := historyEntry{
+		At: now(), Slot: s.Slot, Release: p.Release, SHA256: s.SHA256, Source: s.source(),
+		Previous: p.PrevRelease, Staged: p.Stage, Repaired: p.Repair != "",
+	}
+	hist := append(slices.Clone(o.History), entry)
+	if err := writeHistory(s, hist); err != nil {
+		return out, fmt.Errorf("slot %s points at %s, but recording it in the history failed: %w", s.SlotPath, p.Release, err)
+	}
+	fault("after-history")
+
+	for i, r := range p.Prune {
+		if err := pruneRelease(s, r, i == 0); err != nil {
+			return out, err
+		}
+		out.Removed = append(out.Removed, r)
+	}
+	if len(p.Prune) > 0 {
+		fault("after-prune")
+		hist[len(hist)-1].Removed = out.Removed
+		if err := writeHistory(s, hist); err != nil {
+			return out, fmt.Errorf("pruned %v, but recording it in the history failed: %w", out.Removed, err)
+		}
+	}
+	return out, nil
+}
+
+// keptSlot adds to a failure before the switch that the slot was not moved.
+func keptSlot(err error, p *plan) error {
+	if p.PrevLink == "" {
+		return fmt.Errorf("%w (slot not created)", err)
+	}
+	return fmt.Errorf("%w (slot still points at %s)", err, p.PrevLink)
+}
+
+func syncIfDir(d string) error {
+	if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+		return nil
+	}
+	return fsutil.SyncDir(d)
+}
+
+// mkdirSynced creates dir (and parents) and makes the creation durable.
+func mkdirSynced(dir string) error {
+	if _, err := os.Lstat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return fsutil.SyncDir(filepath.Dir(dir))
+}
+
+// stageRelease builds the release in a temporary directory beside its
+// final name and renames it into place only once complete and verified.
+func stageRelease(ctx context.Context, s *spec, p *plan) (err error) {
+	tmp := fsutil.TempName(p.ReleasePath)
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return fmt.Errorf("create release directory: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := writeBinary(ctx, s, tmp); err != nil {
+		return err
+	}
+	if err := writeMeta(tmp, s, now()); err != nil {
+		return err
+	}
+	fault("after-metadata")
+	if err := fsutil.SyncDir(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p.ReleasePath); err != nil {
+		return fmt.Errorf("rename release directory into place: %w", err)
+	}
+	fault("after-release-rename")
+	return fsutil.SyncDir(s.ReleasesDir)
+}
+
+// writeBinary writes the binary into dir through fsutil.WriteAtomic:
+// copied under a temporary name, fsynced, read back and verified, given its
+// owner and capabilities, and only then renamed to its final name.
+func writeBinary(ctx context.Context, s *spec, dir string) error {
+	final := filepath.Join(dir, s.Binary)
+	err := fsutil.WriteAtomic(final, s.Mode, func(w io.Writer) error {
+		f, ok := w.(*os.File)
+		if !ok {
+			return fmt.Errorf("internal error: fsutil.WriteAtomic handed a %T, not a file", w)
+		}
+		if _, err := fillFromSource(ctx, s, f); err != nil {
+			return diskFull(s, err)
+		}
+		fault("after-temp-write")
+		if err := f.Sync(); err != nil {
+			return diskFull(s, fmt.Errorf("fsync: %w", err))
+		}
+		fault("after-fsync")
+		// Verified means: the bytes now in the staged file, read back.
+		sum, n, err := hashFile(f.Name())
+		if err != nil {
+			return fmt.Errorf("read back staged file: %w", err)
+		}
+		if sum != s.SHA256 {
+			return fmt.Errorf("staged file from %s has sha256:%s (%d bytes), want sha256:%s: %w", s.source(), sum, n, s.SHA256, errChecksum)
+		}
+		if s.Size >= 0 && n != s.Size {
+			return fmt.Errorf("staged file from %s has %d bytes, manifest says %d", s.source(), n, s.Size)
+		}
+		fault("after-verify")
+		if err := setAttrs(s, f.Name(), f); err != nil {
+			return err
+		}
+		fault("after-attrs")
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fault("after-rename")
+	return nil
+}
+
+// setAttrs gives path its owner, group, mode and capabilities, in the only
+// order that works: chown clears capabilities and set-id bits, so it comes
+// first and the capabilities come last.
+func setAttrs(s *spec, path string, f *os.File) error {
+	if s.UID >= 0 || s.GID >= 0 {
+		var err error
+		if f != nil {
+			err = f.Chown(s.UID, s.GID)
+		} else {
+			err = os.Lchown(path, s.UID, s.GID)
+		}
+		if err != nil {
+			return fmt.Errorf("chown %s: %w", path, err)
+		}
+	}
+	if err := os.Chmod(path, s.Mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return writeCaps(path, s.Caps)
+}
+
+// diskFull names the usual cause of a failed write plainly.
+func diskFull(s *spec, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("no space left on the filesystem of %s while staging %s: %w", s.ReleasesDir, s.Binary, err)
+	}
+	if errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("disk quota exceeded on %s while staging %s: %w", s.ReleasesDir, s.Binary, err)
+	}
+	return err
+}
+
+// swapSlot points the slot at the release: a new symlink under a temporary
+// name, renamed over the old one (rename is atomic), then the directory
+// fsynced. Composed from fsutil's TempName and SyncDir rather than
+// fsutil.SymlinkAtomic so the fault hook can stop between the two steps.
+func swapSlot(s *spec) error {
+	tmp := fsutil.TempName(s.SlotPath)
+	if err := os.Symlink(s.linkTarget(), tmp); err != nil {
+		return fmt.Errorf("create temporary slot link: %w", err)
+	}
+	fault("after-temp-link")
+	if err := os.Rename(tmp, s.SlotPath); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("rename %s over slot %s: %w", tmp, s.SlotPath, err)
+	}
+	fault("after-link-rename")
+	return fsutil.SyncDir(s.Root)
+}
+
+// pruneRelease renames a release out of its final name (atomic: it is
+// either there, complete, or gone) and then deletes it.
+func pruneRelease(s *spec, name string, first bool) error {
+	dir := filepath.Join(s.ReleasesDir, name)
+	trash := fsutil.TempName(dir)
+	if err := os.Rename(dir, trash); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("prune %s: %w", dir, err)
+	}
+	if err := fsutil.SyncDir(s.ReleasesDir); err != nil {
+		return err
+	}
+	if first {
+		os.Remove(filepath.Join(trash, metaName))
+		fault("mid-prune")
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return fmt.Errorf("prune %s (renamed to %s): %w", dir, trash, err)
+	}
+	return nil
+}

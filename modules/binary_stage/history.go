@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chezlepro/sovereign/internal/fsutil"
+)
+
+// historyLimit bounds history.json; the oldest entries go first.
+const historyLimit = 500
+
+// history is ROOT/.binary_stage/history.json: every change this module made
+// under root, oldest first. Retention orders releases by it.
+type history struct {
+	Version  int            `json:"version"`
+	Installs []historyEntry `json:"installs"`
+}
+
+// historyEntry records one run that changed something.
+type historyEntry struct {
+	At       string   `json:"at"` // RFC 3339, UTC
+	Slot     string   `json:"slot"`
+	Release  string   `json:"release"`
+	SHA256   string   `json:"sha256"`
+	Source   string   `json:"source"`
+	Previous string   `json:"previous,omitempty"` // release the slot pointed at before
+	Staged   bool     `json:"staged,omitempty"`   // the release directory was created by this run
+	Repaired bool     `json:"repaired,omitempty"` // a damaged binary was replaced
+	Removed  []string `json:"removed,omitempty"`  // releases pruned by this run
+}
+
+func historyPath(s *spec) string { return filepath.Join(s.StateDir, "history.json") }
+
+// readHistory returns the recorded entries (none when the file is absent).
+// A file that does not parse is an error: retention must not guess.
+func readHistory(s *spec) ([]historyEntry, error) {
+	data, err := os.ReadFile(historyPath(s))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	var h history
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, fmt.Errorf("history %s does not parse (%v): fix or move it aside", historyPath(s), err)
+	}
+	return h.Installs, nil
+}
+
+// writeHistory replaces history.json atomically.
+func writeHistory(s *spec, entries []historyEntry) error {
+	if len(entries) > historyLimit {
+		entries = entries[len(entries)-historyLimit:]
+	}
+	data, err := json.MarshalIndent(history{Version: 1, Installs: entries}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(historyPath(s), append(data, '\n'), 0o644)
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339) }

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/lock"
+)
+
+func module() ansible.Module[Options] {
+	return ansible.Module[Options]{
+		Name:              "binary_stage",
+		SupportsCheckMode: true,
+		MutuallyExclusive: [][]string{{"src", "url"}},
+		RequiredOneOf:     [][]string{{"src", "url", "manifest"}},
+		Run:               run,
+	}
+}
+
+func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
+	if err := checkFaultEnv(); err != nil {
+		return nil, err
+	}
+	s, err := resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := observeSource(s); err != nil {
+		return nil, err
+	}
+	o, err := observe(s)
+	if err != nil {
+		return nil, err
+	}
+	p := makePlan(s, o)
+	if actx.CheckMode || !p.changed() {
+		return result(actx, s, o, &p, nil), nil
+	}
+
+	// A real run with work to do: take the lock (which lives under root, so
+	// root exists from here on), then look again and plan under the lock:
+	// another run may have finished in between.
+	ctx := context.Background()
+	if err := mkdirSynced(s.Root); err != nil {
+		return nil, err
+	}
+	lk, err := lock.Acquire(ctx, filepath.Join(s.StateDir, "lock"), s.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Release()
+	first := p
+	if o, err = observe(s); err != nil {
+		return nil, err
+	}
+	p = makePlan(s, o)
+	p.MkdirRoot = first.MkdirRoot
+	out, err := apply(ctx, s, o, &p)
+	return result(actx, s, o, &p, out), err
+}
+
+// result builds the task result; out is nil in check mode and for a no-op.
+func result(actx *ansible.Context, s *spec, o *observed, p *plan, out *outcome) *ansible.Result {
+	changes := p.describe(s)
+	slotAfter := p.PrevLink
+	if p.Switch {
+		slotAfter = s.linkTarget()
+	}
+	v := map[string]any{
+		"release":          p.Release,
+		"release_path":     p.ReleasePath,
+		"slot":             s.Slot,
+		"slot_path":        s.SlotPath,
+		"binary_path":      filepath.Join(s.SlotPath, s.Binary),
+		"previous":         prevPath(s, o),
+		"previous_release": p.PrevRelease,
+		"sha256":           s.SHA256,
+		"size":             size(s, o, out),
+		"name":             s.Name,
+		"version":          s.Version,
+		"commit":           s.Commit,
+		"staged":           p.Stage,
+		"removed":          orEmpty(p.Prune),
+		"cleaned":          orEmpty(p.Clean),
+		"changes":          orEmpty(changes),
+	}
+	if out != nil {
+		v["removed"] = orEmpty(out.Removed)
+		v["cleaned"] = orEmpty(out.Cleaned)
+		if p.Smoke {
+			v["smoke_output"] = out.SmokeOutput
+		}
+	}
+	res := &ansible.Result{Changed: p.changed(), Values: v}
+	switch {
+	case !p.changed():
+		res.Msg = fmt.Sprintf("slot %s already points at release %s", s.Slot, p.Release)
+	case actx.CheckMode:
+		res.Msg = "would " + strings.Join(changes, "; ")
+	default:
+		res.Msg = strings.Join(changes, "; ")
+	}
+	if actx.Diff {
+		res.Diff = []ansible.Diff{{
+			Before:       slotLine(s, p.PrevLink),
+			After:        slotLine(s, slotAfter),
+			BeforeHeader: s.SlotPath + " (before)",
+			AfterHeader:  s.SlotPath + " (after)",
+		}}
+		if rb, ra := releasesBefore(o), releasesAfter(o, p); rb != ra {
+			res.Diff = append(res.Diff, ansible.Diff{
+				Before: rb, After: ra,
+				BeforeHeader: s.ReleasesDir + " (before)", AfterHeader: s.ReleasesDir + " (after)",
+			})
+		}
+	}
+	return res
+}
+
+func orEmpty(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// prevPath is the absolute path of the release the slot pointed at before.
+func prevPath(s *spec, o *observed) string {
+	if o.Slot.Release == "" {
+		return ""
+	}
+	return filepath.Join(s.ReleasesDir, o.Slot.Release)
+}
+
+// size is the binary's size in bytes, or nil when a check run cannot know
+// it yet (a URL without a manifest).
+func size(s *spec, o *observed, out *outcome) any {
+	switch {
+	case out != nil && out.Size > 0:
+		return out.Size
+	case o.Target != nil && o.Target.Intact:
+		return o.Target.Size
+	case s.Size >= 0:
+		return s.Size
+	case s.SrcSize >= 0:
+		return s.SrcSize
+	}
+	return nil
+}
+
+func slotLine(s *spec, link string) string {
+	if link == "" {
+		return s.Slot + " (absent)\n"
+	}
+	return s.Slot + " -> " + link + "\n"
+}
+
+func releasesBefore(o *observed) string {
+	return lines(o.Releases)
+}
+
+func releasesAfter(o *observed, p *plan) string {
+	var after []string
+	for _, r := range o.Releases {
+		if !slices.Contains(p.Prune, r) {
+			after = append(after, r)
+		}
+	}
+	if !slices.Contains(after, p.Release) {
+		after = append(after, p.Release)
+		slices.Sort(after)
+	}
+	return lines(after)
+}
+
+func lines(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return strings.Join(l, "\n") + "\n"
+}

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"os/user"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options are the module's parameters; plugins/modules/binary_stage.yml
+// documents each one and docs_test.go keeps the two in step.
+type Options struct {
+	Src           string   `ansible:"src" type:"path"`
+	URL           string   `ansible:"url"`
+	Manifest      string   `ansible:"manifest" type:"path"`
+	Checksum      string   `ansible:"checksum"`
+	Version       string   `ansible:"version"`
+	Binary        string   `ansible:"binary"`
+	Root          string   `ansible:"root" type:"path" required:"true"`
+	ReleasesDir   string   `ansible:"releases_dir" type:"path"`
+	Slot          string   `ansible:"slot" required:"true"`
+	Owner         string   `ansible:"owner"`
+	Group         string   `ansible:"group"`
+	Mode          any      `ansible:"mode"`
+	Capabilities  []string `ansible:"capabilities"`
+	KeepReleases  int      `ansible:"keep_releases" default:"5"`
+	Smoke         []string `ansible:"smoke"`
+	SmokeExpect   string   `ansible:"smoke_expect"`
+	SmokeTimeout  int      `ansible:"smoke_timeout" default:"30"`
+	Timeout       int      `ansible:"timeout" default:"60"`
+	ValidateCerts bool     `ansible:"validate_certs" default:"true"`
+	CAPath        string   `ansible:"ca_path" type:"path"`
+	Reverify      bool     `ansible:"reverify"`
+	LockTimeout   int      `ansible:"lock_timeout" default:"60"`
+}
+
+var (
+	slotRe    = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	versionRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
+	binaryRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`)
+)
+
+// stateDirName holds the history and the lock under root.
+const stateDirName = ".binary_stage"
+
+// spec is the validated, fully resolved request: everything plan needs to
+// know about what the user wants.
+type spec struct {
+	Root, ReleasesDir, StateDir string
+	Slot, SlotPath              string
+	Binary                      string
+
+	Name, Version, Commit string
+	SHA256                string // lower-case hex; "" until the src is hashed when no checksum was given
+	Size                  int64  // -1 when unknown
+	SrcSize               int64  // size of src as observed; -1 before
+
+	Src, URL, Manifest string
+
+	UID, GID int // -1: leave as created
+	Mode     os.FileMode
+	Caps     capSet
+
+	Keep int
+
+	Smoke        []string
+	SmokeExpect  string
+	SmokeTimeout time.Duration
+
+	Timeout       time.Duration
+	ValidateCerts bool
+	CAPath        string
+
+	Reverify    bool
+	LockTimeout time.Duration
+}
+
+// release is the directory name of the release: <version>-<12 hex of sha256>.
+func (s *spec) release() string { return s.Version + "-" + s.SHA256[:12] }
+
+func (s *spec) releasePath() string { return filepath.Join(s.ReleasesDir, s.release()) }
+
+// linkTarget is what the slot symlink holds: relative when the releases
+// live under root (the tree can then be moved or bind-mounted as a whole).
+func (s *spec) linkTarget() string {
+	rel, err := filepath.Rel(s.Root, s.releasePath())
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return s.releasePath()
+	}
+	return rel
+}
+
+// source describes where the bytes come from, for messages and metadata.
+func (s *spec) source() string {
+	switch {
+	case s.URL != "":
+		return s.URL
+	default:
+		return s.Src
+	}
+}
+
+// manifest is the JSON file source_build writes beside each artifact.
+// Unknown fields are ignored so the format can grow.
+type manifest struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	SHA256   string `json:"sha256"`
+	Size     *int64 `json:"size"`
+	Artifact string `json:"artifact"`
+}
+
+// cleanAbs checks that p is an absolute path without "." or ".." elements
+// and returns it cleaned of repeated and trailing slashes.
+func cleanAbs(option, p string) (string, error) {
+	if p == "" {
+		return "", fmt.Errorf("%s is empty", option)
+	}
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%s %q must be an absolute path", option, p)
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if elem == ".." || elem == "." {
+			return "", fmt.Errorf("%s %q must not contain %q elements", option, p, elem)
+		}
+	}
+	return filepath.Clean(p), nil
+}
+
+// within reports whether p is dir or below it (both clean and absolute).
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// resolve validates opts and turns them into a spec. It reads the manifest
+// and the user and group databases, nothing else.
+func resolve(o *Options) (*spec, error) {
+	s := &spec{UID: -1, GID: -1, Size: -1, SrcSize: -1, Reverify: o.Reverify, ValidateCerts: o.ValidateCerts}
+	var err error
+	if s.Root, err = cleanAbs("root", o.Root); err != nil {
+		return nil, err
+	}
+	if s.Root == "/" {
+		return nil, fmt.Errorf("root must not be /")
+	}
+	s.ReleasesDir = filepath.Join(s.Root, "releases")
+	if o.ReleasesDir != "" {
+		if s.ReleasesDir, err = cleanAbs("releases_dir", o.ReleasesDir); err != nil {
+			return nil, err
+		}
+	}
+	s.StateDir = filepath.Join(s.Root, stateDirName)
+	if s.ReleasesDir == s.Root || within(s.Root, s.ReleasesDir) {
+		return nil, fmt.Errorf("releases_dir %q must not be root %q or one of its parents", s.ReleasesDir, s.Root)
+	}
+	if within(s.ReleasesDir, s.StateDir) {
+		return nil, fmt.Errorf("releases_dir %q must not be inside %s", s.ReleasesDir, s.StateDir)
+	}
+	if !slotRe.MatchString(o.Slot) {
+		return nil, fmt.Errorf("slot %q must match [a-z0-9_-]+ (for example blue or green)", o.Slot)
+	}
+	s.Slot = o.Slot
+	s.SlotPath = filepath.Join(s.Root, s.Slot)
+	if within(s.ReleasesDir, s.SlotPath) || within(s.SlotPath, s.ReleasesDir) {
+		return nil, fmt.Errorf("slot %q collides with releases_dir %q", s.Slot, s.ReleasesDir)
+	}
+
+	if o.Src != "" && o.URL != "" {
+		return nil, fmt.Errorf("src and url are mutually exclusive")
+	}
+	if o.Src != "" {
+		if s.Src, err = cleanAbs("src", o.Src); err != nil {
+			return nil, err
+		}
+	}
+	if o.URL != "" {
+		u, err := url.Parse(o.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("url %q must be an http:// or https:// URL", o.URL)
+		}
+		s.URL = o.URL
+	}
+
+	var m *manifest
+	if o.Manifest != "" {
+		if s.Manifest, err = cleanAbs("manifest", o.Manifest); err != nil {
+			return nil, err
+		}
+		if m, err = readManifest(s.Manifest); err != nil {
+			return nil, err
+		}
+		if s.Src == "" && s.URL == "" {
+			if m.Artifact == "" {
+				return nil, fmt.Errorf("manifest %s has no artifact: give src or url", s.Manifest)
+			}
+			if s.Src, err = cleanAbs("artifact of manifest "+s.Manifest, m.Artifact); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if s.Src == "" && s.URL == "" {
+		return nil, fmt.Errorf("one of src, url or manifest is required")
+	}
+
+	// The base name of the source names the binary by default and picks
+	// the line of a checksum file.
+	base := path.Base(s.Src)
+	if s.URL != "" {
+		u, _ := url.Parse(s.URL)
+		base = path.Base(u.Path)
+	}
+
+	if o.Checksum != "" {
+		if s.SHA256, err = parseChecksum(o.Checksum, base); err != nil {
+			return nil, err
+		}
+	}
+	if m != nil {
+		msum, err := parseChecksum("sha256:"+strings.TrimPrefix(strings.ToLower(m.SHA256), "sha256:"), base)
+		if err != nil {
+			return nil, fmt.Errorf("manifest %s: sha256 %q is not 64 hexadecimal digits", s.Manifest, m.SHA256)
+		}
+		if s.SHA256 != "" && s.SHA256 != msum {
+			return nil, fmt.Errorf("checksum sha256:%s conflicts with manifest %s (sha256:%s)", s.SHA256, s.Manifest, msum)
+		}
+		s.SHA256 = msum
+		if o.Version != "" && o.Version != m.Version {
+			return nil, fmt.Errorf("version %q conflicts with manifest %s (version %q)", o.Version, s.Manifest, m.Version)
+		}
+		s.Version, s.Name, s.Commit = m.Version, m.Name, m.Commit
+		if m.Size != nil {
+			s.Size = *m.Size
+		}
+	} else {
+		s.Version = o.Version
+	}
+	if s.URL != "" && s.SHA256 == "" {
+		return nil, fmt.Errorf("url needs a checksum (sha256:<hex>), given by checksum or by manifest")
+	}
+	if s.Version == "" {
+		return nil, fmt.Errorf("version is required (or give a manifest holding it)")
+	}
+	if !versionRe.MatchString(s.Version) || len(s.Version) > 100 {
+		return nil, fmt.Errorf("version %q must start with a letter or digit and hold only letters, digits and . _ + ~ -", s.Version)
+	}
+
+	s.Binary = o.Binary
+	if s.Binary == "" {
+		s.Binary = s.Name
+	}
+	if s.Binary == "" {
+		s.Binary = base
+	}
+	if !binaryRe.MatchString(s.Binary) || len(s.Binary) > 200 {
+		return nil, fmt.Errorf("binary name %q must be a plain file name (letters, digits, . _ + -, not starting with . or -)", s.Binary)
+	}
+	if s.Binary == ".release.json" {
+		return nil, fmt.Errorf("binary name %q is reserved", s.Binary)
+	}
+	if s.Name == "" {
+		s.Name = s.Binary
+	}
+
+	if s.UID, err = lookupID("owner", o.Owner); err != nil {
+		return nil, err
+	}
+	if s.GID, err = lookupID("group", o.Group); err != nil {
+		return nil, err
+	}
+	if s.Mode, err = parseMode(o.Mode); err != nil {
+		return nil, err
+	}
+	if s.Caps, err = parseCaps(o.Capabilities); err != nil {
+		return nil, err
+	}
+
+	if o.KeepReleases < 0 {
+		return nil, fmt.Errorf("keep_releases must be 0 or more, got %d", o.KeepReleases)
+	}
+	s.Keep = o.KeepReleases
+	s.Smoke = o.Smoke
+	s.SmokeExpect = o.SmokeExpect
+	if o.SmokeExpect != "" && len(o.Smoke) == 0 {
+		return nil, fmt.Errorf("smoke_expect needs smoke (the arguments to run the staged binary with)")
+	}
+	for name, v := range map[string]int{"smoke_timeout": o.SmokeTimeout, "timeout": o.Timeout, "lock_timeout": o.LockTimeout} {
+		if v <= 0 {
+			return nil, fmt.Errorf("%s must be a positive number of seconds, got %d", name, v)
+		}
+	}
+	s.SmokeTimeout = time.Duration(o.SmokeTimeout) * time.Second
+	s.Timeout = time.Duration(o.Timeout) * time.Second
+	s.LockTimeout = time.Duration(o.LockTimeout) * time.Second
+	if o.CAPath != "" {
+		if s.CAPath, err = cleanAbs("ca_path", o.CAPath); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// readManifest loads and checks source_build's manifest.
+func readManifest(p string) (*manifest, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s is not valid JSON: %w", p, err)
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"name", m.Name}, {"version", m.Version}, {"sha256", m.SHA256}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("manifest %s lacks %s", p, strings.Join(missing, ", "))
+	}
+	if m.Size != nil && *m.Size < 0 {
+		return nil, fmt.Errorf("manifest %s: size %d is negative", p, *m.Size)
+	}
+	return &m, nil
+}
+
+// lookupID resolves a user or group given by name or numeric id; "" means
+// "leave as created" (-1).
+func lookupID(what, v string) (int, error) {
+	if v == "" {
+		return -1, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 || n > math.MaxInt32 {
+			return 0, fmt.Errorf("%s %d is out of range", what, n)
+		}
+		return n, nil
+	}
+	var id string
+	if what == "owner" {
+		u, err := user.Lookup(v)
+		if err != nil {
+			return 0, fmt.Errorf("owner %q: %w", v, err)
+		}
+		id = u.Uid
+	} else {
+		g, err := user.LookupGroup(v)
+		if err != nil {
+			return 0, fmt.Errorf("group %q: %w", v, err)
+		}
+		id = g.Gid
+	}
+	n, err := strconv.Atoi(id)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q has non-numeric id %q", what, v, id)
+	}
+	return n, nil
+}
+
+// parseMode accepts what Ansible's file modules accept for a numeric mode:
+// an octal string ("0755", "755", "0o755") or an integer (YAML's 0755 arrives
+// as 493). Symbolic modes are refused.
+func parseMode(v any) (os.FileMode, error) {
+	var n int64
+	switch m := v.(type) {
+	case nil:
+		return 0o755, nil
+	case string:
+		str := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(m), "0o"), "0O")
+		u, err := strconv.ParseUint(str, 8, 32)
+		if err != nil {
+			return 0, fmt.Errorf("mode %q must be an octal number such as \"0755\"", m)
+		}
+		n = int64(u)
+	case int:
+		n = int64(m)
+	case int64:
+		n = m
+	case float64:
+		if m != math.Trunc(m) {
+			return 0, fmt.Errorf("mode %v must be an integer or an octal string", m)
+		}
+		n = int64(m)
+	case json.Number:
+		i, err := m.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("mode %v must be an integer or an octal string", m)
+		}
+		n = i
+	default:
+		return 0, fmt.Errorf("mode must be an octal string such as \"0755\", got %T", v)
+	}
+	if n < 0 || n > 0o7777 {
+		return 0, fmt.Errorf("mode %#o is out of range (0000-07777)", n)
+	}
+	if n&0o100 == 0 {
+		return 0, fmt.Errorf("mode %#o leaves the binary not executable by its owner", n)
+	}
+	return os.FileMode(n&0o777) | modeSpecial(n), nil
+}
+
+// modeSpecial converts the setuid/setgid/sticky bits of a numeric mode to
+// os.FileMode flags.
+func modeSpecial(n int64) os.FileMode {
+	var m os.FileMode
+	if n&0o4000 != 0 {
+		m |= os.ModeSetuid
+	}
+	if n&0o2000 != 0 {
+		m |= os.ModeSetgid
+	}
+	if n&0o1000 != 0 {
+		m |= os.ModeSticky
+	}
+	return m
+}
