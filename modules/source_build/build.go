@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chezlepro/sovereign/internal/fsutil"
+	"github.com/chezlepro/sovereign/internal/lock"
+)
+
+// killGrace is how long a timed-out build gets between SIGTERM and SIGKILL.
+var killGrace = 5 * time.Second
+
+// logTailLines is how much of a failed build's log the result carries.
+const logTailLines = 25
+
+// BuildError is a build that ran and failed (or timed out), or whose
+// artifact was missing afterwards. Its message carries the cause, the log's
+// path and its last lines.
+type BuildError struct {
+	What      string // "exit status 2", "timed out after 1h0m0s", "artifact missing"
+	Diagnosis string
+	Log       string
+	Tail      string
+}
+
+func (e *BuildError) Error() string {
+	var b strings.Builder
+	b.WriteString("build failed: " + e.What)
+	if e.Diagnosis != "" {
+		b.WriteString("; " + e.Diagnosis)
+	}
+	b.WriteString("; log: " + e.Log)
+	if e.Tail != "" {
+		b.WriteString("; last lines:\n" + e.Tail)
+	}
+	return b.String()
+}
+
+var errNoGoMod = errors.New("no go.mod")
+
+// preflight checks, before anything runs, what an offline Go build is known
+// to trip on: no go.mod, a toolchain older than go.mod asks for, no vendor/
+// directory, vendor/modules.txt out of step with go.mod.
+func preflight(dest, workdir, goVer string, offline bool) error {
+	root, err := findModuleRoot(dest, workdir)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return err
+	}
+	m, err := parseGoMod(data)
+	if err != nil {
+		return fmt.Errorf("%s/go.mod: %w", root, err)
+	}
+	if err := checkToolchain(root, m, goVer); err != nil {
+		return err
+	}
+	if !offline {
+		return nil
+	}
+	mods, err := os.ReadFile(filepath.Join(root, "vendor", "modules.txt"))
+	if errors.Is(err, fs.ErrNotExist) {
+		mods = nil
+	} else if err != nil {
+		return err
+	}
+	return checkVendor(root, m, mods)
+}
+
+// findModuleRoot walks up from workdir, staying inside dest, to the directory
+// holding go.mod.
+func findModuleRoot(dest, workdir string) (string, error) {
+	for dir := workdir; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		if dir == dest || !strings.HasPrefix(dir, dest+"/") {
+			return "", fmt.Errorf("%w in %s or above it in the work tree: the Go recipe builds Go modules (use command for anything else)", errNoGoMod, workdir)
+		}
+	}
+}
+
+// build runs the recipe into a temporary directory of the store and, when it
+// succeeded and produced its artifacts, renames that directory into place.
+// Whatever fails before the rename leaves the store as it was (apart from a
+// failure log under failed/).
+func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, out *outcome) error {
+	r := obs.Resolved
+	workdir := filepath.Join(o.Dest, rc.Chdir)
+	if info, err := os.Stat(workdir); err != nil || !info.IsDir() {
+		return fmt.Errorf("working directory %s (chdir %q) does not exist in commit %s", workdir, rc.Chdir, shortID(r.Commit))
+	}
+	if rc.Kind == "go" {
+		if err := preflight(o.Dest, workdir, out.goVer, rc.Offline); err != nil {
+			return err
+		}
+	}
+	iso, detail, err := chooseIsolation(o.Isolation, rc.Offline, probeNetns)
+	if err != nil {
+		return err
+	}
+	out.isolation, out.isoDetail = iso, detail
+	if iso == isoNone && rc.Offline && o.Isolation == "auto" {
+		out.warnings = append(out.warnings, "build not network-isolated: "+detail)
+	}
+
+	if err := os.MkdirAll(st.RepoDir, 0o755); err != nil {
+		return fmt.Errorf("create store directory: %w", err)
+	}
+	st.cleanTemps()
+	final := st.entryDir(obs.Key)
+	tmp := fsutil.TempName(final)
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return fmt.Errorf("create build directory in the store: %w", err)
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed into place
+
+	vars := buildVars{Version: o.Version, Commit: r.Commit, CommitTime: out.commitTime}
+	argv := rc.argv(out.goBin, tmp, vars)
+	env, set := rc.buildEnv(os.Environ(), out.goBin, o.Store, out.commitTime)
+	logPath := filepath.Join(tmp, "build.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("create build log: %w", err)
+	}
+	fmt.Fprintf(logf, "# source_build: %s %s (commit %s) from %s\n", o.Name, o.Version, r.Commit, o.Repo)
+	fmt.Fprintf(logf, "# started %s on %s; isolation: %s (%s)\n", time.Now().UTC().Format(time.RFC3339), hostName(), iso, detail)
+	fmt.Fprintf(logf, "# workdir: %s\n# command: %s\n", workdir, strings.Join(argv, " "))
+	for _, k := range sortedKeys(set) {
+		fmt.Fprintf(logf, "# env: %s=%s\n", k, set[k])
+	}
+	logf.Sync()
+
+	if rc.Kind == "command" {
+		// A declared output left by an earlier build must not pass for this
+		// build's: remove it first.
+		for _, a := range rc.Artifacts {
+			p := artifactSource(workdir, a)
+			if info, err := os.Lstat(p); err == nil && info.Mode().IsRegular() {
+				if err := os.Remove(p); err != nil {
+					logf.Close()
+					return fmt.Errorf("remove the previous %s before building: %w", p, err)
+				}
+			}
+		}
+	}
+
+	pr := runProc(procSpec{
+		Argv: argv, Dir: workdir, Env: env, Isolation: iso,
+		Timeout: time.Duration(o.Timeout) * time.Second, Grace: killGrace, Log: logf,
+	})
+	fmt.Fprintf(logf, "# finished after %s: %s\n", pr.Duration.Round(time.Millisecond), statusText(pr.Err))
+	logf.Close()
+	if pr.Err != nil {
+		what := statusText(pr.Err)
+		diag := ""
+		if b, err := os.ReadFile(logPath); err == nil {
+			diag = diagnose(string(b), iso)
+		}
+		if diag == "" && rc.Kind == "command" {
+			// A make target that runs go trips on the same offline problems.
+			if err := preflight(o.Dest, workdir, out.goVer, rc.Offline); err != nil && !errors.Is(err, errNoGoMod) {
+				diag = err.Error()
+			}
+		}
+		return failBuild(st, obs.Key, logPath, what, diag, out)
+	}
+
+	arts, err := collectArtifacts(rc, workdir, tmp, final)
+	if err != nil {
+		return failBuild(st, obs.Key, logPath, "artifact missing after the build", err.Error(), out)
+	}
+	m := &manifest{
+		Schema: manifestSchema, Name: o.Name, Repo: o.Repo, Version: o.Version, Ref: r.Ref, RefType: r.Kind,
+		Commit: r.Commit, CommitTime: out.commitTime.Format(time.RFC3339), SourceDateEpoch: out.commitTime.Unix(),
+		GoVersion: out.goVer, GoBinary: out.goBin, Recipe: rc, RecipeHash: obs.RecipeHash, Key: obs.Key,
+		Command: argvForRecord(argv, tmp, final), Workdir: workdir, Env: set, Isolation: iso,
+		Sha256: arts[0].Sha256, Size: arts[0].Size, Artifact: arts[0].Path, Artifacts: arts,
+		BuildTime: time.Now().UTC().Format(time.RFC3339Nano), BuildDurationMS: pr.Duration.Milliseconds(),
+		Modules: arts[0].Modules, Log: filepath.Join(final, "build.log"), Signature: out.signature, Host: hostName(),
+	}
+	if m.Modules == nil {
+		m.Modules = []goModule{}
+	}
+	if _, mm, _, settings, ok := readBuildInfo(filepath.Join(tmp, arts[0].Name)); ok {
+		m.MainModule, m.BuildSettings = mm, settings
+	}
+	if err := writeJSON(filepath.Join(tmp, "manifest.json"), m); err != nil {
+		return err
+	}
+	return install(o, st, obs, tmp, final, m, out)
+}
+
+// install renames the finished build into place under the store lock. If an
+// identical build got there first (another work tree), that one stays and
+// the two checksums are compared.
+func install(o *Options, st store, obs *observed, tmp, final string, m *manifest, out *outcome) error {
+	lk, err := lock.Acquire(context.Background(), st.lockPath(), time.Duration(o.LockTimeout)*time.Second)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", st.RepoDir, err)
+	}
+	defer lk.Release()
+	if prev, err := readManifest(final); err == nil {
+		if entryProblem(prev, m.Commit, m.RecipeHash) == "" {
+			out.previous = prev.Sha256
+			if !o.Rebuild {
+				// Built meanwhile by another run: keep the stored one.
+				out.manifest, out.manifestAt, out.built = prev, filepath.Join(final, "manifest.json"), true
+				if prev.Sha256 != m.Sha256 {
+					out.warnings = append(out.warnings, fmt.Sprintf("not reproducible: a concurrent build of the same key stored sha256 %s, this one gave %s", prev.Sha256, m.Sha256))
+				}
+				return nil
+			}
+		}
+	}
+	if _, err := os.Lstat(final); err == nil {
+		old := fsutil.TempName(final)
+		if err := os.Rename(final, old); err != nil {
+			return fmt.Errorf("move the previous build aside: %w", err)
+		}
+		defer os.RemoveAll(old)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("install build into %s: %w", final, err)
+	}
+	if err := fsutil.SyncDir(st.RepoDir); err != nil {
+		return err
+	}
+	out.manifest, out.manifestAt, out.built = m, filepath.Join(final, "manifest.json"), true
+	if out.previous != "" && out.previous != m.Sha256 {
+		out.warnings = append(out.warnings, fmt.Sprintf("not reproducible: the rebuild gave sha256 %s, the previous build %s", m.Sha256, out.previous))
+	}
+	return nil
+}
+
+// failBuild keeps the log of a failed build under failed/ and returns the
+// error carrying its path and last lines.
+func failBuild(st store, key, logPath, what, diag string, out *outcome) error {
+	b, _ := os.ReadFile(logPath)
+	tail := lastLines(string(b), logTailLines)
+	kept := logPath
+	if err := os.MkdirAll(st.failedDir(), 0o755); err == nil {
+		dst := filepath.Join(st.failedDir(), time.Now().UTC().Format("20060102T150405.000Z")+"-"+key+".log")
+		if os.Rename(logPath, dst) == nil {
+			kept = dst
+		}
+	}
+	out.log = kept
+	out.logTail = strings.Split(tail, "\n")
+	return &BuildError{What: what, Diagnosis: diag, Log: kept, Tail: tail}
+}
+
+// artifactSource is where the command writes artifact a.
+func artifactSource(workdir, a string) string {
+	if filepath.IsAbs(a) {
+		return filepath.Clean(a)
+	}
+	return filepath.Join(workdir, a)
+}
+
+// collectArtifacts hashes (Go recipe) or copies into the store (command) the
+// build's artifacts; paths point at their final place in the store.
+func collectArtifacts(rc recipe, workdir, tmp, final string) ([]artifact, error) {
+	var arts []artifact
+	if rc.Kind == "go" {
+		p := filepath.Join(tmp, rc.Output)
+		info, err := os.Stat(p)
+		if err != nil || !info.Mode().IsRegular() {
+			return nil, fmt.Errorf("go build exited 0 but wrote no %s", rc.Output)
+		}
+		if err := os.Chmod(p, 0o755); err != nil {
+			return nil, err
+		}
+		sum, size, err := hashFile(p)
+		if err != nil {
+			return nil, err
+		}
+		arts = append(arts, artifact{Name: rc.Output, Path: filepath.Join(final, rc.Output), Source: "go build -o", Sha256: sum, Size: size, Mode: "0755"})
+	} else {
+		for _, a := range rc.Artifacts {
+			src := artifactSource(workdir, a)
+			info, err := os.Stat(src)
+			if err != nil {
+				return nil, fmt.Errorf("artifact %s is missing after the build (the command exited 0): %w", src, err)
+			}
+			if !info.Mode().IsRegular() {
+				return nil, fmt.Errorf("artifact %s is not a regular file", src)
+			}
+			mode := os.FileMode(0o644)
+			if info.Mode()&0o111 != 0 {
+				mode = 0o755
+			}
+			name := filepath.Base(src)
+			sum, size, err := storeFile(src, filepath.Join(tmp, name), mode)
+			if err != nil {
+				return nil, fmt.Errorf("copy artifact %s into the store: %w", src, err)
+			}
+			arts = append(arts, artifact{Name: name, Path: filepath.Join(final, name), Source: src, Sha256: sum, Size: size, Mode: fmt.Sprintf("%04o", mode)})
+		}
+	}
+	for i := range arts {
+		if gv, _, deps, _, ok := readBuildInfo(filepath.Join(tmp, arts[i].Name)); ok {
+			arts[i].GoVersion, arts[i].Modules = gv, deps
+		}
+	}
+	return arts, nil
+}
+
+// argvForRecord rewrites the temporary output directory in the command line
+// to the final one, so the manifest shows where the artifact is.
+func argvForRecord(argv []string, tmp, final string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = strings.ReplaceAll(a, tmp, final)
+	}
+	return out
+}
+
+func statusText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}

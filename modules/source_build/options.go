@@ -1,0 +1,235 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+)
+
+// Options are the module's arguments (documented in
+// plugins/modules/source_build.yml; docs_test.go keeps the two in step).
+type Options struct {
+	Repo    string `ansible:"repo" required:"true"`
+	Version string `ansible:"version" required:"true"`
+	Dest    string `ansible:"dest" type:"path" required:"true"`
+	Store   string `ansible:"store" type:"path" default:"/var/lib/chezlepro-sovereign/builds"`
+	Name    string `ansible:"name"`
+
+	Update        bool   `ansible:"update" default:"true"`
+	Depth         int    `ansible:"depth" default:"0"`
+	Force         bool   `ansible:"force"`
+	AllowMovedTag bool   `ansible:"allow_moved_tag"`
+	Verify        string `ansible:"verify_signature" choices:"none,commit,tag" default:"none"`
+	Keyring       string `ansible:"keyring" type:"path"`
+
+	Command     []string          `ansible:"command"`
+	Artifacts   []string          `ansible:"artifacts"`
+	Package     string            `ansible:"package" default:"."`
+	GOOS        string            `ansible:"goos"`
+	GOARCH      string            `ansible:"goarch"`
+	Cgo         bool              `ansible:"cgo"`
+	Tags        []string          `ansible:"tags"`
+	Ldflags     string            `ansible:"ldflags" default:"-s -w"`
+	VersionVars map[string]string `ansible:"version_vars"`
+	Env         map[string]string `ansible:"env"`
+	Chdir       string            `ansible:"chdir"`
+	Timeout     int               `ansible:"timeout" default:"3600"`
+
+	Offline   bool   `ansible:"offline" default:"true"`
+	Isolation string `ansible:"isolation" choices:"auto,netns,none" default:"auto"`
+	GoBinary  string `ansible:"go_binary" type:"path"`
+
+	Keep        int  `ansible:"keep" default:"5"`
+	Rebuild     bool `ansible:"rebuild"`
+	LockTimeout int  `ansible:"lock_timeout" default:"600"`
+}
+
+const defaultLdflags = "-s -w"
+
+var (
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+	envRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	hexRE  = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+	// Placeholders version_vars values may use.
+	placeholderRE = regexp.MustCompile(`\{[a-z_]*\}`)
+	placeholders  = map[string]bool{"{version}": true, "{commit}": true, "{short_commit}": true, "{commit_time}": true}
+)
+
+// validate checks what the option types cannot, fills derived defaults
+// (name, GOOS, GOARCH) and returns the first problem in words a user can act on.
+func (o *Options) validate() error {
+	if strings.TrimSpace(o.Repo) == "" {
+		return errors.New("repo must not be empty")
+	}
+	if strings.TrimSpace(o.Version) == "" || strings.HasPrefix(o.Version, "-") || strings.ContainsAny(o.Version, " \t\n~^:?*[\\") {
+		return fmt.Errorf("version %q is not a valid tag, branch or commit name", o.Version)
+	}
+	if !filepath.IsAbs(o.Dest) {
+		return fmt.Errorf("dest must be an absolute path, got %q", o.Dest)
+	}
+	o.Dest = filepath.Clean(o.Dest)
+	if !filepath.IsAbs(o.Store) {
+		return fmt.Errorf("store must be an absolute path, got %q", o.Store)
+	}
+	o.Store = filepath.Clean(o.Store)
+	if o.Store == o.Dest || strings.HasPrefix(o.Store, o.Dest+"/") {
+		return fmt.Errorf("store %s must not be inside the work tree %s: a build would see its own outputs", o.Store, o.Dest)
+	}
+	if o.Depth < 0 {
+		return fmt.Errorf("depth must be 0 (full history) or positive, got %d", o.Depth)
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("timeout must be a positive number of seconds, got %d", o.Timeout)
+	}
+	if o.LockTimeout < 0 {
+		return fmt.Errorf("lock_timeout must not be negative, got %d", o.LockTimeout)
+	}
+	if o.Keep < 1 {
+		return fmt.Errorf("keep must be at least 1 (the build just made is always kept), got %d", o.Keep)
+	}
+	if o.Verify != "none" && o.Keyring == "" {
+		return fmt.Errorf("verify_signature: %s needs keyring (a GNUPGHOME directory or a file of public keys)", o.Verify)
+	}
+	if o.Verify == "none" && o.Keyring != "" {
+		return errors.New("keyring is set but verify_signature is none: say which signature to check (commit or tag)")
+	}
+	if o.Chdir != "" {
+		c := filepath.Clean(o.Chdir)
+		if filepath.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
+			return fmt.Errorf("chdir must be a path inside the work tree (relative to dest), got %q", o.Chdir)
+		}
+		o.Chdir = c
+	}
+	for k := range o.Env {
+		if !envRE.MatchString(k) {
+			return fmt.Errorf("env: %q is not a valid environment variable name", k)
+		}
+	}
+	if err := o.validateOffline(); err != nil {
+		return err
+	}
+	if err := o.validateRecipe(); err != nil {
+		return err
+	}
+	if o.GOOS == "" {
+		o.GOOS = runtime.GOOS
+	}
+	if o.GOARCH == "" {
+		o.GOARCH = runtime.GOARCH
+	}
+	if o.Name == "" {
+		o.Name = o.defaultName()
+	}
+	if !nameRE.MatchString(o.Name) {
+		return fmt.Errorf("name %q must be a plain file name (letters, digits, '.', '_', '+', '-'); set name explicitly", o.Name)
+	}
+	return nil
+}
+
+func (o *Options) validateRecipe() error {
+	if len(o.Command) == 0 {
+		if len(o.Artifacts) > 0 {
+			return errors.New("artifacts is only for a command recipe: the Go recipe's artifact is the binary it builds (set command, or drop artifacts)")
+		}
+		if strings.TrimSpace(o.Package) == "" || strings.HasSuffix(o.Package, "...") {
+			return fmt.Errorf("package must name one main package (like . or ./cmd/traefik), got %q", o.Package)
+		}
+		for name, v := range o.VersionVars {
+			if name == "" || strings.ContainsAny(name, " \t'\"=") {
+				return fmt.Errorf("version_vars: %q is not a Go symbol (like main.version)", name)
+			}
+			for _, p := range placeholderRE.FindAllString(v, -1) {
+				if !placeholders[p] {
+					return fmt.Errorf("version_vars: %s uses unknown placeholder %s (known: {version}, {commit}, {short_commit}, {commit_time})", name, p)
+				}
+			}
+			if strings.Contains(v, "'") && strings.Contains(v, `"`) {
+				return fmt.Errorf("version_vars: the value of %s holds both quote kinds, which -ldflags cannot carry", name)
+			}
+		}
+		return nil
+	}
+	if strings.TrimSpace(o.Command[0]) == "" {
+		return errors.New("command: the first element (the program to run) is empty")
+	}
+	if len(o.Artifacts) == 0 {
+		return errors.New("a command recipe needs artifacts: the path(s) the command produces, relative to the working directory")
+	}
+	seen := map[string]string{}
+	for _, a := range o.Artifacts {
+		if strings.TrimSpace(a) == "" {
+			return errors.New("artifacts: empty path")
+		}
+		b := filepath.Base(a)
+		if prev, ok := seen[b]; ok {
+			return fmt.Errorf("artifacts %s and %s share the file name %s, which the store keys them by", prev, a, b)
+		}
+		seen[b] = a
+	}
+	var goOnly []string
+	if o.Package != "." {
+		goOnly = append(goOnly, "package")
+	}
+	if len(o.Tags) > 0 {
+		goOnly = append(goOnly, "tags")
+	}
+	if o.Ldflags != defaultLdflags {
+		goOnly = append(goOnly, "ldflags")
+	}
+	if len(o.VersionVars) > 0 {
+		goOnly = append(goOnly, "version_vars")
+	}
+	if len(goOnly) > 0 {
+		return fmt.Errorf("%s only apply to the Go recipe; with command, pass them through the command itself (for example as make variables)", strings.Join(goOnly, ", "))
+	}
+	return nil
+}
+
+// validateOffline refuses env settings that would quietly undo the offline
+// guarantee.
+func (o *Options) validateOffline() error {
+	if !o.Offline {
+		return nil
+	}
+	if v, ok := o.Env["GOPROXY"]; ok && v != "off" {
+		return fmt.Errorf("env GOPROXY=%s contradicts offline: true (which sets GOPROXY=off); set offline: false to allow downloads", v)
+	}
+	if v, ok := o.Env["GOTOOLCHAIN"]; ok && v != "local" {
+		return fmt.Errorf("env GOTOOLCHAIN=%s contradicts offline: true (which sets GOTOOLCHAIN=local); set offline: false to allow toolchain downloads", v)
+	}
+	for _, f := range strings.Fields(o.Env["GOFLAGS"]) {
+		if strings.HasPrefix(f, "-mod=") && f != "-mod=vendor" {
+			return fmt.Errorf("env GOFLAGS %s contradicts offline: true (which builds with -mod=vendor)", f)
+		}
+	}
+	return nil
+}
+
+// defaultName is the artifact name when none is given: the last element of
+// the Go package, else of the first artifact, else of the repository.
+func (o *Options) defaultName() string {
+	if len(o.Command) > 0 {
+		return filepath.Base(o.Artifacts[0])
+	}
+	if p := path.Clean(o.Package); p != "." && p != "/" {
+		return path.Base(p)
+	}
+	return repoBaseName(o.Repo)
+}
+
+// repoBaseName turns "git://host/org/traefik.git/" or "git@host:traefik" into
+// "traefik".
+func repoBaseName(repo string) string {
+	r := strings.TrimRight(repo, "/")
+	if i := strings.LastIndexAny(r, "/:"); i >= 0 {
+		r = r[i+1:]
+	}
+	return strings.TrimSuffix(r, ".git")
+}
+
+// isCommitID says whether version is a full commit id (SHA-1 or SHA-256).
+func isCommitID(version string) bool { return hexRE.MatchString(version) }
