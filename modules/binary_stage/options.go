@@ -38,7 +38,7 @@ type Options struct {
 	Timeout       int      `ansible:"timeout" default:"60"`
 	ValidateCerts bool     `ansible:"validate_certs" default:"true"`
 	CAPath        string   `ansible:"ca_path" type:"path"`
-	Reverify      bool     `ansible:"reverify"`
+	Reverify      bool     `ansible:"reverify" default:"false"`
 	LockTimeout   int      `ansible:"lock_timeout" default:"60"`
 }
 
@@ -59,6 +59,7 @@ type spec struct {
 	Binary                      string
 
 	Name, Version, Commit string
+	DirVersion            string // Version as used in the release directory name
 	SHA256                string // lower-case hex; "" until the src is hashed when no checksum was given
 	Size                  int64  // -1 when unknown
 	SrcSize               int64  // size of src as observed; -1 before
@@ -84,7 +85,19 @@ type spec struct {
 }
 
 // release is the directory name of the release: <version>-<12 hex of sha256>.
-func (s *spec) release() string { return s.Version + "-" + s.SHA256[:12] }
+func (s *spec) release() string { return s.DirVersion + "-" + s.SHA256[:12] }
+
+// dirVersion makes a version usable in a directory name: every character
+// other than letters, digits and . _ + ~ - becomes _ (a branch build's
+// "release/3.1" gives "release_3.1").
+func dirVersion(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._+~-", r)) {
+			return r
+		}
+		return '_'
+	}, v)
+}
 
 func (s *spec) releasePath() string { return filepath.Join(s.ReleasesDir, s.release()) }
 
@@ -249,8 +262,8 @@ func resolve(o *Options) (*spec, error) {
 	if s.Version == "" {
 		return nil, fmt.Errorf("version is required (or give a manifest holding it)")
 	}
-	if !versionRe.MatchString(s.Version) || len(s.Version) > 100 {
-		return nil, fmt.Errorf("version %q must start with a letter or digit and hold only letters, digits and . _ + ~ -", s.Version)
+	if s.DirVersion = dirVersion(s.Version); !versionRe.MatchString(s.DirVersion) || len(s.DirVersion) > 100 {
+		return nil, fmt.Errorf("version %q must start with a letter or digit (at most 100 characters)", s.Version)
 	}
 
 	s.Binary = o.Binary
