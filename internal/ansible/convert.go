@@ -86,23 +86,33 @@ func pyStr(v any) string {
 }
 
 // pyFloat formats like Python's repr(float): shortest round-trip digits,
-// always with a '.0' or an exponent so it reads as a float.
+// positional for exponents -4..15, scientific (two-digit exponent) otherwise,
+// and always recognizable as a float ("1.0").
 func pyFloat(f float64) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1e16 {
-		return strconv.FormatFloat(f, 'f', 1, 64)
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
 	}
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	if i := strings.IndexAny(s, "e"); i >= 0 {
-		// Python writes 1e+16 and 1e-05 alike: two-digit exponent minimum.
-		mant, exp := s[:i], s[i+1:]
-		sign := exp[:1]
-		digits := strings.TrimLeft(exp[1:], "0")
-		if len(digits) < 2 {
-			digits = strings.Repeat("0", 2-len(digits)) + digits
+	sci := strconv.FormatFloat(f, 'e', -1, 64)
+	_, e, _ := strings.Cut(sci, "e")
+	exp, _ := strconv.Atoi(e)
+	if exp >= -4 && exp < 16 {
+		s := strconv.FormatFloat(f, 'f', -1, 64)
+		if !strings.Contains(s, ".") {
+			s += ".0"
 		}
-		return mant + "e" + sign + digits
+		return s
 	}
-	return s
+	mant, _, _ := strings.Cut(sci, "e")
+	sign, digits := e[:1], strings.TrimLeft(e[1:], "0")
+	if len(digits) < 2 {
+		digits = strings.Repeat("0", 2-len(digits)) + digits
+	}
+	return mant + "e" + sign + digits
 }
 
 func toInt(v any, t reflect.Type) (int64, error) {

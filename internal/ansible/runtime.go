@@ -107,6 +107,10 @@ func run[O any](m Module[O], argv []string, e env, r *response) {
 		r.fail("cannot read the arguments file: %v", err)
 		return
 	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		r.fail("the arguments file %s is empty", argv[1])
+		return
+	}
 	params, err := decodeObject(raw)
 	if err != nil {
 		r.fail("cannot parse the arguments file %s: %v", argv[1], err)

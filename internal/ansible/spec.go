@@ -72,6 +72,12 @@ func (ss *structSpec) describe() []OptionSpec {
 	out := make([]OptionSpec, 0, len(ss.opts))
 	for _, o := range ss.opts {
 		s := o.spec
+		// Copies, so a caller cannot change the cached declaration.
+		s.Choices = append([]string(nil), s.Choices...)
+		s.Aliases = append([]string(nil), s.Aliases...)
+		if l, ok := s.Default.([]string); ok {
+			s.Default = append([]string{}, l...)
+		}
 		if sub := o.vt.structSub(); sub != nil {
 			s.Suboptions = sub.describe()
 		}

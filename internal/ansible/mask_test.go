@@ -1,0 +1,64 @@
+package ansible
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestMasker(t *testing.T) {
+	m := newMasker(map[string]struct{}{"abc": {}, "abcdef": {}, "42": {}, "1.0": {}})
+	tree := map[string]any{
+		"exact":      "abc",
+		"inside":     "x-abcdef-y abc",
+		"untouched":  "ab",
+		"num":        json.Number("1420"),
+		"float":      json.Number("1"), // Python would print 1.0
+		"other":      json.Number("7"),
+		"bool":       true,
+		"null":       nil,
+		"list":       []any{"abc", "zabcz", json.Number("42")},
+		"abc":        "key names are left alone",
+		"nested_map": map[string]any{"k": "abcdef"},
+	}
+	assert.Equal(t, map[string]any{
+		"exact":      noLogPlaceholder,
+		"inside":     "x-********-y ********",
+		"untouched":  "ab",
+		"num":        noLogPlaceholder,
+		"float":      noLogPlaceholder,
+		"other":      json.Number("7"),
+		"bool":       true,
+		"null":       nil,
+		"list":       []any{noLogPlaceholder, "z********z", noLogPlaceholder},
+		"abc":        "key names are left alone",
+		"nested_map": map[string]any{"k": noLogPlaceholder},
+	}, m.mask(tree))
+}
+
+func TestMaskerLongestFirst(t *testing.T) {
+	m := newMasker(map[string]struct{}{"pass": {}, "password123": {}})
+	assert.Equal(t, "my ******** is", m.mask("my password123 is"), "the longer secret is masked whole, not leaving 'word123'")
+}
+
+func TestMaskerEmpty(t *testing.T) {
+	m := newMasker(map[string]struct{}{})
+	v := map[string]any{"a": "b"}
+	assert.Equal(t, v, m.mask(v))
+}
+
+func TestPythonSpellings(t *testing.T) {
+	for f, want := range map[float64]string{
+		1: "1.0", 0.5: "0.5", -2: "-2.0", 1e16: "1e+16", 1.5e-7: "1.5e-07", 123456.789: "123456.789", 1e100: "1e+100",
+		1234567.5: "1234567.5", 1e15: "1000000000000000.0", 0.0001: "0.0001", 1e-5: "1e-05", 0: "0.0",
+		-1e-300: "-1e-300", 5e-324: "5e-324",
+	} {
+		assert.Equal(t, want, pyFloat(f), f)
+	}
+	assert.Equal(t, "True", pyStr(true))
+	assert.Equal(t, "None", pyRepr(nil))
+	assert.Equal(t, "'x'", pyRepr("x"))
+	assert.Equal(t, "int", pyType(json.Number("-3")))
+	assert.Equal(t, "float", pyType(json.Number("3e2")))
+}
