@@ -21,8 +21,8 @@ type Options struct {
 
 	Update        bool   `ansible:"update" default:"true"`
 	Depth         int    `ansible:"depth" default:"0"`
-	Force         bool   `ansible:"force"`
-	AllowMovedTag bool   `ansible:"allow_moved_tag"`
+	Force         bool   `ansible:"force" default:"false"`
+	AllowMovedTag bool   `ansible:"allow_moved_tag" default:"false"`
 	Verify        string `ansible:"verify_signature" choices:"none,commit,tag" default:"none"`
 	Keyring       string `ansible:"keyring" type:"path"`
 
@@ -31,7 +31,7 @@ type Options struct {
 	Package     string            `ansible:"package" default:"."`
 	GOOS        string            `ansible:"goos"`
 	GOARCH      string            `ansible:"goarch"`
-	Cgo         bool              `ansible:"cgo"`
+	Cgo         bool              `ansible:"cgo" default:"false"`
 	Tags        []string          `ansible:"tags"`
 	Ldflags     string            `ansible:"ldflags" default:"-s -w"`
 	VersionVars map[string]string `ansible:"version_vars"`
@@ -44,7 +44,7 @@ type Options struct {
 	GoBinary  string `ansible:"go_binary" type:"path"`
 
 	Keep        int  `ansible:"keep" default:"5"`
-	Rebuild     bool `ansible:"rebuild"`
+	Rebuild     bool `ansible:"rebuild" default:"false"`
 	LockTimeout int  `ansible:"lock_timeout" default:"600"`
 }
 
