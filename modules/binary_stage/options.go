@@ -238,10 +238,7 @@ func resolve(o *Options) (*spec, error) {
 		}
 	}
 	if m != nil {
-		msum, err := parseChecksum("sha256:"+strings.TrimPrefix(strings.ToLower(m.SHA256), "sha256:"), base)
-		if err != nil {
-			return nil, fmt.Errorf("manifest %s: sha256 %q is not 64 hexadecimal digits", s.Manifest, m.SHA256)
-		}
+		msum := m.SHA256
 		if s.SHA256 != "" && s.SHA256 != msum {
 			return nil, fmt.Errorf("checksum sha256:%s conflicts with manifest %s (sha256:%s)", s.SHA256, s.Manifest, msum)
 		}
@@ -275,9 +272,6 @@ func resolve(o *Options) (*spec, error) {
 	}
 	if !binaryRe.MatchString(s.Binary) || len(s.Binary) > 200 {
 		return nil, fmt.Errorf("binary name %q must be a plain file name (letters, digits, . _ + -, not starting with . or -)", s.Binary)
-	}
-	if s.Binary == ".release.json" {
-		return nil, fmt.Errorf("binary name %q is reserved", s.Binary)
 	}
 	if s.Name == "" {
 		s.Name = s.Binary
@@ -340,6 +334,11 @@ func readManifest(p string) (*manifest, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("manifest %s lacks %s", p, strings.Join(missing, ", "))
 	}
+	sum := strings.TrimPrefix(strings.ToLower(m.SHA256), "sha256:")
+	if !isSHA256Hex(sum) {
+		return nil, fmt.Errorf("manifest %s: sha256 %q is not 64 hexadecimal digits", p, m.SHA256)
+	}
+	m.SHA256 = sum
 	if m.Size != nil && *m.Size < 0 {
 		return nil, fmt.Errorf("manifest %s: size %d is negative", p, *m.Size)
 	}
