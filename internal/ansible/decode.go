@@ -19,7 +19,21 @@ type ArgsError struct {
 	Problems []string
 }
 
-func (e *ArgsError) Error() string { return strings.Join(e.Problems, "; ") }
+func (e *ArgsError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			// ansible-core's unsupported-parameters message ends a sentence.
+			if strings.HasSuffix(e.Problems[i-1], ".") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
 
 // conversion policy for non-string values given to str options
 // (_ansible_string_conversion_action).

@@ -448,5 +448,6 @@ func TestAllProblemsReportedTogether(t *testing.T) {
 		"value of state must be one of: present, absent, got: gone",
 		"argument 'keep_releases' is of type str and we were unable to convert to int: 'x' cannot be converted to an int",
 	}, got)
-	assert.Equal(t, fmt.Sprint(got[0], "; ", got[1], "; ", got[2], "; ", got[3]), d.err.Error())
+	assert.Equal(t, fmt.Sprint(got[0], " ", got[1], "; ", got[2], "; ", got[3]), d.err.Error(),
+		"problems are joined with '; ', or a space after one that ends a sentence")
 }

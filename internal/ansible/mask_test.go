@@ -62,3 +62,10 @@ func TestPythonSpellings(t *testing.T) {
 	assert.Equal(t, "int", pyType(json.Number("-3")))
 	assert.Equal(t, "float", pyType(json.Number("3e2")))
 }
+
+func TestMaskerShortSecretsLikeAnsibleCore(t *testing.T) {
+	// remove_values masks every occurrence, however short the secret: a
+	// one-letter no_log value mangles text, but never leaks.
+	m := newMasker(map[string]struct{}{"v": {}})
+	assert.Equal(t, "********alue", m.mask("value"))
+}

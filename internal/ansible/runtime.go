@@ -359,11 +359,12 @@ func (r *response) encode() []byte {
 }
 
 // marshalMasked encodes v, re-reads it as a plain JSON tree (so every Go type
-// is masked the same way), masks it and encodes it again.
+// is masked the same way and every object's keys come out sorted, structs
+// included), masks it and encodes it again.
 func marshalMasked(v any, m *masker) ([]byte, error) {
 	b, err := marshal(v)
-	if err != nil || m.empty() {
-		return b, err
+	if err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
