@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chezlepro/sovereign/internal/fsutil"
+	"github.com/chezlepro/sovereign/internal/health"
+	"github.com/chezlepro/sovereign/internal/systemd"
+)
+
+// applied is what a real run did.
+type applied struct {
+	done    []string
+	gate    *health.Result
+	timings map[string]int64 // ms
+	// failure, when a step failed: the step, the error, the journal of the
+	// unit it concerned, and what the compensation did.
+	failed       *step
+	err          error
+	journal      []string
+	compensation []string
+	startedAt    time.Time
+	targetRun    bool
+}
+
+// gateError carries the gate result of a failed gate step.
+type gateError struct{ res health.Result }
+
+func (g *gateError) Error() string { return g.res.Summary() }
+
+// apply runs the plan's steps in order. When a step fails it runs that
+// step's onFailure steps (stop the new colour, and for exclusive start the
+// old one again), reads the journal of the unit that failed and returns.
+func apply(ctx context.Context, e env, mgr systemd.Manager, c *config, p *plan) *applied {
+	a := &applied{timings: map[string]int64{}, startedAt: e.now()}
+	var stopOldAt, gateEnd time.Time
+	for i := range p.steps {
+		s := p.steps[i]
+		t0 := time.Now()
+		err := runStep(ctx, e, mgr, c, s, a)
+		d := time.Since(t0)
+		a.timings[timingKey(s, p)] += d.Milliseconds()
+		if s.kind == stepStop && s.unit == serviceUnit(c.name, p.target.Other()) && stopOldAt.IsZero() {
+			stopOldAt = t0
+		}
+		if s.kind == stepGate && err == nil {
+			gateEnd = time.Now()
+		}
+		if err != nil {
+			a.failed, a.err = &s, err
+			// Compensate first, then read the journal: once the failed
+			// unit is stopped its last lines have reached journald.
+			for _, u := range s.onFailure {
+				if uerr := runStep(ctx, e, mgr, c, u, a); uerr != nil {
+					a.compensation = append(a.compensation, fmt.Sprintf("%s FAILED: %v", u, uerr))
+				} else {
+					a.compensation = append(a.compensation, u.String())
+				}
+			}
+			if c.journalLines > 0 && s.unit != "" {
+				lines, jerr := mgr.Journal(ctx, s.unit, a.startedAt.Add(-time.Second), c.journalLines)
+				if jerr != nil {
+					lines = []string{"(could not read the journal: " + jerr.Error() + ")"}
+				}
+				a.journal = lines
+			}
+			break
+		}
+		a.done = append(a.done, s.String())
+	}
+	a.timings["total"] = time.Since(a.startedAt).Milliseconds()
+	if c.strategy == "exclusive" && p.flip && !stopOldAt.IsZero() && !gateEnd.IsZero() {
+		// Nothing listened from the moment the old colour was asked to stop
+		// until the new one passed the gate.
+		a.timings["downtime"] = gateEnd.Sub(stopOldAt).Milliseconds()
+	}
+	return a
+}
+
+func timingKey(s step, p *plan) string {
+	switch s.kind {
+	case stepStart:
+		if s.colour != "" {
+			return "start"
+		}
+		return "start_sockets"
+	case stepStop:
+		return "stop"
+	case stepGate:
+		return "gate"
+	case stepWait:
+		return "stop_delay"
+	case stepReload:
+		return "daemon_reload"
+	case stepEnable, stepDisable:
+		return "enable"
+	}
+	return "files"
+}
+
+func runStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s step, a *applied) error {
+	switch s.kind {
+	case stepWriteUnit:
+		return fsutil.WriteFileAtomic(filepath.Join(e.unitDir, s.unit), []byte(s.content), 0o644)
+	case stepRemoveUnit:
+		if err := os.Remove(filepath.Join(e.unitDir, s.unit)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return fsutil.SyncDir(e.unitDir)
+	case stepSysctlConf:
+		return fsutil.WriteFileAtomic(filepath.Join(e.sysctlDir, s.unit), []byte(s.content), 0o644)
+	case stepSysctl:
+		// A /proc/sys file cannot be replaced by a rename: it is written in
+		// place, which is what sysctl(8) does.
+		if err := os.WriteFile(e.procMigrate, []byte("1\n"), 0o644); err != nil {
+			return fmt.Errorf("set net.ipv4.tcp_migrate_req: %w", err)
+		}
+		return nil
+	case stepReload:
+		return mgr.Reload(ctx)
+	case stepEnable:
+		_, err := mgr.Enable(ctx, []string{s.unit})
+		return err
+	case stepDisable:
+		_, err := mgr.Disable(ctx, []string{s.unit})
+		return err
+	case stepStart:
+		if s.colour != "" {
+			a.targetRun = true
+		}
+		return mgr.Start(ctx, s.unit)
+	case stepStop:
+		return mgr.Stop(ctx, s.unit)
+	case stepWait:
+		return e.sleep(ctx, s.delay)
+	case stepGate:
+		g := c.colour[s.colour].gate
+		res := health.Run(ctx, g, e.prober(g.Check), func(ctx context.Context) error {
+			return unitDown(ctx, mgr, s.unit)
+		})
+		a.gate = &res
+		if !res.Passed {
+			return &gateError{res}
+		}
+		return nil
+	case stepRemoveState:
+		if err := os.Remove(statePath(e.stateDir, c.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return fsutil.SyncDir(e.stateDir)
+	}
+	return fmt.Errorf("unknown step %q", s.kind)
+}
+
+// unitDown returns an error describing the unit when it is no longer
+// running (it crashed, or systemd is waiting to restart it): the gate
+// stops at once instead of waiting for its timeout.
+func unitDown(ctx context.Context, mgr systemd.Manager, unit string) error {
+	st, err := mgr.Status(ctx, unit)
+	if err != nil {
+		return err
+	}
+	if running(st) {
+		return nil
+	}
+	return errors.New(describeDown(st))
+}
+
+func describeDown(st systemd.UnitStatus) string {
+	s := fmt.Sprintf("%s is %s (%s)", st.Name, st.ActiveState, st.SubState)
+	var extra []string
+	if st.Result != "" && st.Result != "success" {
+		extra = append(extra, "result "+st.Result)
+	}
+	if st.ExecMainStatus != 0 {
+		extra = append(extra, fmt.Sprintf("exit status %d", st.ExecMainStatus))
+	}
+	if st.NRestarts > 0 {
+		extra = append(extra, fmt.Sprintf("%d restarts", st.NRestarts))
+	}
+	if len(extra) > 0 {
+		s += ", " + strings.Join(extra, ", ")
+	}
+	return s
+}

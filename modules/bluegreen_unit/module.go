@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/health"
+	"github.com/chezlepro/sovereign/internal/lock"
+	"github.com/chezlepro/sovereign/internal/systemd"
+)
+
+// env is what the module touches on the machine, injected so unit tests run
+// against a temporary directory, the systemd fake and scripted probes.
+type env struct {
+	connect     func(ctx context.Context) (systemd.Manager, error)
+	unitDir     string
+	stateDir    string
+	lockDir     string
+	sysctlDir   string
+	procMigrate string
+	prober      func(health.Check) health.Prober
+	now         func() time.Time
+	sleep       func(ctx context.Context, d time.Duration) error
+}
+
+func realEnv() env {
+	return env{
+		connect:     func(ctx context.Context) (systemd.Manager, error) { return systemd.Connect(ctx) },
+		unitDir:     "/etc/systemd/system",
+		stateDir:    "/var/lib/chezlepro-sovereign/bluegreen",
+		lockDir:     "/run/lock/chezlepro-sovereign",
+		sysctlDir:   "/etc/sysctl.d",
+		procMigrate: "/proc/sys/net/ipv4/tcp_migrate_req",
+		prober:      func(c health.Check) health.Prober { return c.Prober() },
+		now:         time.Now,
+		sleep:       sleepCtx,
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func module() ansible.Module[Options] { return newModule(realEnv()) }
+
+func newModule(e env) ansible.Module[Options] {
+	return ansible.Module[Options]{
+		Name:              "bluegreen_unit",
+		SupportsCheckMode: true,
+		MutuallyExclusive: [][]string{{"active", "action"}},
+		Run: func(actx *ansible.Context, o *Options) (*ansible.Result, error) {
+			return run(actx, e, o)
+		},
+	}
+}
+
+// budget bounds a whole run: waiting for the lock, starting, gating and
+// stopping, with a margin for daemon-reloads.
+func budget(c *config) time.Duration {
+	d := c.lockTimeout + c.service.startTimeout + 2*c.service.drainTimeout + c.stopDelay + 2*time.Minute
+	for _, cc := range c.colour {
+		d += cc.gate.Timeout
+	}
+	return d
+}
+
+func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
+	c, err := newConfig(o)
+	if err != nil {
+		return nil, fmt.Errorf("invalid options, nothing was changed: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budget(c))
+	defer cancel()
+	mgr, err := e.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer mgr.Close()
+
+	obs, err := observe(ctx, e, mgr, c)
+	if err != nil {
+		return nil, err
+	}
+	p, err := makePlan(c, obs)
+	if err != nil {
+		return nil, err
+	}
+	if actx.CheckMode || c.state == "query" || !(p.changes() || p.writeState) {
+		return report(actx, e, c, obs, p, nil, nil), nil
+	}
+
+	// Work to do: take the service's lock, then look and plan again, since
+	// another run may have flipped while we waited.
+	lockPath := filepath.Join(e.lockDir, "bluegreen-"+c.name+".lock")
+	lk, err := lock.Acquire(ctx, lockPath, c.lockTimeout)
+	if err != nil {
+		if errors.Is(err, lock.ErrTimeout) {
+			return nil, fmt.Errorf("another run is changing %s (a flip in progress?): gave up after lock_timeout=%s: %w", c.name, c.lockTimeout, err)
+		}
+		return nil, err
+	}
+	defer lk.Release()
+	if obs, err = observe(ctx, e, mgr, c); err != nil {
+		return nil, err
+	}
+	if p, err = makePlan(c, obs); err != nil {
+		return nil, err
+	}
+	if !(p.changes() || p.writeState) {
+		return report(actx, e, c, obs, p, nil, nil), nil
+	}
+	a := apply(ctx, e, mgr, c, p)
+	var st *State
+	if c.state == "present" {
+		oc := outcome{ok: a.err == nil, started: a.startedAt, duration: time.Duration(a.timings["total"]) * time.Millisecond,
+			targetSHA: obs.binSHA[p.target], targetRun: a.targetRun, activeNow: p.target, previousTo: p.previous}
+		if a.err != nil {
+			oc.reason = a.err.Error()
+			oc.activeNow, oc.previousTo = p.current, ""
+		}
+		st = nextState(obs.state, c, p, oc, c.historySize)
+		if werr := writeState(statePath(e.stateDir, c.name), st); werr != nil {
+			if a.err == nil {
+				a.err = werr
+			} else {
+				a.compensation = append(a.compensation, "writing the state file FAILED: "+werr.Error())
+			}
+		}
+	}
+	res := report(actx, e, c, obs, p, a, st)
+	if a.err != nil {
+		return res, failure(c, p, a)
+	}
+	return res, nil
+}
+
+// failure is the task's message when a step failed.
+func failure(c *config, p *plan, a *applied) error {
+	var b strings.Builder
+	what := p.action + " of " + c.name
+	if p.target != "" {
+		what += " to " + string(p.target)
+	}
+	fmt.Fprintf(&b, "%s failed at step %q: %v", what, a.failed.String(), a.err)
+	if len(a.compensation) > 0 {
+		fmt.Fprintf(&b, ". Then: %s", strings.Join(a.compensation, "; "))
+	}
+	if a.failed.kind == stepStart || a.failed.kind == stepGate {
+		if p.current != "" && p.flip {
+			if c.strategy == "exclusive" {
+				fmt.Fprintf(&b, ". %s was started again and stays active", serviceUnit(c.name, p.current))
+			} else {
+				fmt.Fprintf(&b, ". Traffic never moved: %s stays active and was not touched", serviceUnit(c.name, p.current))
+			}
+		}
+	}
+	if len(a.journal) > 0 {
+		fmt.Fprintf(&b, ". Last journal lines of %s:\n%s", a.failed.unit, strings.Join(a.journal, "\n"))
+	}
+	return errors.New(b.String())
+}
+
+// report builds the result. a is nil when nothing was applied (check mode,
+// query, or nothing to do); st is the state written by a real run.
+func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *applied, st *State) *ansible.Result {
+	for _, w := range p.warnings {
+		actx.Warn(w)
+	}
+	changed := p.changes() || p.writeState
+	active, previous, flipped := p.target, p.previous, p.flip
+	if c.state == "absent" {
+		active, previous, flipped = "", "", false
+	}
+	var steps []string
+	for _, s := range p.steps {
+		steps = append(steps, s.String())
+	}
+	history := []HistoryEntry{}
+	if obs.state != nil {
+		history = obs.state.History
+	}
+	v := map[string]any{
+		"name":       c.name,
+		"strategy":   c.strategy,
+		"action":     p.action,
+		"state_file": statePath(e.stateDir, c.name),
+		"unit_files": unitPaths(e, p, c, obs),
+		"gate":       nil,
+		"timings_ms": map[string]int64{},
+	}
+	statuses := obs.units
+	if a != nil {
+		steps = a.done
+		v["timings_ms"] = a.timings
+		if a.gate != nil {
+			v["gate"] = a.gate
+		}
+		if st != nil {
+			history = st.History
+		}
+		if a.err != nil {
+			active, previous, flipped = p.current, previousOf(obs), false
+			v["journal"] = a.journal
+			v["failed_step"] = a.failed.String()
+			v["compensation"] = a.compensation
+			if a.journal == nil {
+				v["journal"] = []string{}
+			}
+		}
+		// Read the units again: the result shows where they ended up.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if mgr, err := e.connect(ctx); err == nil {
+			fresh := map[string]systemd.UnitStatus{}
+			for n := range obs.units {
+				if s, err := mgr.Status(ctx, n); err == nil {
+					fresh[n] = s
+				}
+			}
+			mgr.Close()
+			statuses = fresh
+		}
+	}
+	if steps == nil {
+		steps = []string{}
+	}
+	v["active"] = active
+	v["previous"] = previous
+	v["flipped"] = flipped
+	v["steps"] = steps
+	v["history"] = history
+	v["units"] = unitsValue(c, obs, statuses)
+
+	res := &ansible.Result{Changed: changed, Values: v}
+	switch {
+	case c.state == "query":
+		res.Msg = fmt.Sprintf("%s: active colour %s", c.name, orNone(p.current))
+	case a != nil && a.err != nil:
+	case !changed:
+		res.Msg = fmt.Sprintf("%s: %s is active, nothing to change", c.name, orNone(p.target))
+	case c.state == "absent":
+		res.Msg = verb(actx, "removed") + " " + c.name
+	case p.flip && p.current != "":
+		res.Msg = fmt.Sprintf("%s %s from %s to %s (%s)", verb(actx, "flipped"), c.name, p.current, p.target, p.action)
+	default:
+		res.Msg = fmt.Sprintf("%s %s with %s active (%s)", verb(actx, "updated"), c.name, p.target, p.action)
+	}
+	if actx.Diff && changed {
+		res.Diff = diffs(e, c, p)
+	}
+	return res
+}
+
+func verb(actx *ansible.Context, past string) string {
+	if actx.CheckMode {
+		return "would have " + past
+	}
+	return past
+}
+
+func orNone(c Colour) string {
+	if c == "" {
+		return "none"
+	}
+	return string(c)
+}
+
+func previousOf(obs *observed) Colour {
+	if obs.state == nil {
+		return ""
+	}
+	return obs.state.Previous
+}
+
+func unitPaths(e env, p *plan, c *config, obs *observed) []string {
+	names := p.managedUnits
+	if c.state != "present" {
+		names = nil
+		for _, n := range observedUnits(c, obs.state) {
+			if obs.files[n].exists {
+				names = append(names, n)
+			}
+		}
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, filepath.Join(e.unitDir, n))
+	}
+	return out
+}
+
+func unitsValue(c *config, obs *observed, statuses map[string]systemd.UnitStatus) map[string]any {
+	out := map[string]any{}
+	sockets := map[string]any{}
+	for n, st := range statuses {
+		switch n {
+		case serviceUnit(c.name, Blue):
+			out["blue"] = st
+		case serviceUnit(c.name, Green):
+			out["green"] = st
+		default:
+			sockets[n] = st
+		}
+	}
+	out["sockets"] = sockets
+	return out
+}
+
+// diffs shows each unit file as it was and as it is (or would be), and the
+// active colour before and after.
+func diffs(e env, c *config, p *plan) []ansible.Diff {
+	type change struct{ before, after string }
+	files := map[string]*change{}
+	var order []string
+	for _, s := range p.steps {
+		var path, after string
+		switch s.kind {
+		case stepWriteUnit, stepRemoveUnit:
+			path = filepath.Join(e.unitDir, s.unit)
+			after = s.content
+		case stepSysctlConf:
+			path = filepath.Join(e.sysctlDir, s.unit)
+			after = s.content
+		default:
+			continue
+		}
+		ch, ok := files[path]
+		if !ok {
+			ch = &change{before: s.before.content}
+			files[path] = ch
+			order = append(order, path)
+		}
+		ch.after = after
+	}
+	var out []ansible.Diff
+	if p.target != p.current && c.state == "present" {
+		out = append(out, ansible.Diff{
+			Before: "active: " + orNone(p.current) + "\n", After: "active: " + orNone(p.target) + "\n",
+			BeforeHeader: c.name + " active colour (before)", AfterHeader: c.name + " active colour (after)",
+		})
+	}
+	sort.Strings(order)
+	for _, path := range order {
+		ch := files[path]
+		out = append(out, ansible.Diff{Before: ch.before, After: ch.after, BeforeHeader: path, AfterHeader: path})
+	}
+	return out
+}

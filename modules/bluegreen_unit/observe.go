@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/chezlepro/sovereign/internal/systemd"
+)
+
+// observe reads what the plan needs. It changes nothing.
+func observe(ctx context.Context, e env, mgr systemd.Manager, c *config) (*observed, error) {
+	obs := &observed{files: map[string]fileObs{}, units: map[string]systemd.UnitStatus{}, binSHA: map[Colour]string{}}
+	var err error
+	if obs.state, err = readState(statePath(e.stateDir, c.name)); err != nil {
+		return nil, err
+	}
+	for _, n := range observedUnits(c, obs.state) {
+		if obs.files[n], err = readFileObs(filepath.Join(e.unitDir, n)); err != nil {
+			return nil, err
+		}
+		if obs.units[n], err = mgr.Status(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	if c.state != "present" {
+		return obs, nil
+	}
+	for _, col := range colours {
+		obs.binSHA[col] = fileSHA256(c.colour[col].command[0])
+	}
+	if c.strategy == "reuseport" {
+		b, err := os.ReadFile(e.procMigrate)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("read %s: %w", e.procMigrate, err)
+		default:
+			obs.migrate = strings.TrimSpace(string(b))
+		}
+		if obs.sysctlConf, err = readFileObs(filepath.Join(e.sysctlDir, sysctlConfName)); err != nil {
+			return nil, err
+		}
+	}
+	return obs, nil
+}
+
+// observedUnits: both colours, the configured sockets, and whatever the
+// state file says the module managed before.
+func observedUnits(c *config, st *State) []string {
+	names := []string{serviceUnit(c.name, Blue), serviceUnit(c.name, Green)}
+	for _, so := range c.sockets {
+		names = append(names, socketUnit(c.name, so.name))
+	}
+	if st != nil {
+		names = append(names, st.Units...)
+	}
+	seen := map[string]bool{}
+	out := names[:0]
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func readFileObs(path string) (fileObs, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fileObs{}, nil
+	}
+	if err != nil {
+		return fileObs{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return fileObs{exists: true, content: string(b)}, nil
+}
+
+// fileSHA256 is the hex sha256 of a regular file, or "" when it cannot be
+// read (not deployed yet, say).
+func fileSHA256(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

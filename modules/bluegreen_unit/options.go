@@ -1,0 +1,633 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chezlepro/sovereign/internal/health"
+)
+
+// Options are the module's arguments. plugins/modules/bluegreen_unit.yml
+// documents them; docs_test.go keeps the two in step.
+type Options struct {
+	Name     string `ansible:"name" required:"true"`
+	State    string `ansible:"state" choices:"present,query,absent" default:"present"`
+	Active   string `ansible:"active" choices:"blue,green"`
+	Action   string `ansible:"action" choices:"flip,rollback"`
+	Strategy string `ansible:"strategy" choices:"socket,reuseport,exclusive" default:"socket"`
+
+	Command          []string       `ansible:"command"`
+	Description      string         `ansible:"description"`
+	ServiceType      string         `ansible:"service_type" choices:"simple,exec,notify" default:"simple"`
+	User             string         `ansible:"user"`
+	Group            string         `ansible:"group"`
+	WorkingDirectory string         `ansible:"working_directory"`
+	Environment      map[string]any `ansible:"environment"`
+	EnvironmentFiles []string       `ansible:"environment_files"`
+	Restart          string         `ansible:"restart" choices:"never,on-success,on-failure,on-abnormal,on-abort,always" default:"on-failure"`
+	RestartSec       float64        `ansible:"restart_sec" default:"1"`
+	StartTimeout     float64        `ansible:"start_timeout" default:"90"`
+	DrainTimeout     float64        `ansible:"drain_timeout" default:"30"`
+	Hardening        *Hardening     `ansible:"hardening"`
+	ServiceOptions   map[string]any `ansible:"service_options"`
+
+	Sockets    []Socket    `ansible:"sockets"`
+	ColourVars *ColourVars `ansible:"colour_vars"`
+	Health     *Health     `ansible:"health"`
+
+	KeepWarm         bool    `ansible:"keep_warm"`
+	StopDelay        float64 `ansible:"stop_delay" default:"0"`
+	ReuseportMigrate bool    `ansible:"reuseport_migrate" default:"true"`
+	LockTimeout      float64 `ansible:"lock_timeout" default:"60"`
+	HistorySize      int     `ansible:"history_size" default:"20"`
+	JournalLines     int     `ansible:"journal_lines" default:"30"`
+}
+
+// Hardening holds the sandboxing written into both colours' units. Every
+// field is on by default; a service that needs more relaxes one.
+type Hardening struct {
+	NoNewPrivileges bool     `ansible:"no_new_privileges" default:"true"`
+	ProtectSystem   string   `ansible:"protect_system" choices:"strict,full,basic,off" default:"strict"`
+	ProtectHome     string   `ansible:"protect_home" choices:"hidden,read-only,tmpfs,off" default:"hidden"`
+	PrivateTmp      bool     `ansible:"private_tmp" default:"true"`
+	ProtectKernel   bool     `ansible:"protect_kernel" default:"true"`
+	Capabilities    []string `ansible:"capabilities" default:""`
+	ReadWritePaths  []string `ansible:"read_write_paths"`
+}
+
+// defaultHardening is Hardening with every default, used when the option is
+// absent (the runtime applies suboption defaults only to a given dict).
+// TestHardeningDefaultsMatchTags keeps it equal to the tags.
+func defaultHardening() *Hardening {
+	return &Hardening{NoNewPrivileges: true, ProtectSystem: "strict", ProtectHome: "hidden", PrivateTmp: true, ProtectKernel: true, Capabilities: []string{}}
+}
+
+// Socket is one systemd socket unit shared by both colours (strategy socket).
+type Socket struct {
+	Name    string   `ansible:"name" required:"true"`
+	Listen  []string `ansible:"listen" required:"true"`
+	Backlog *int     `ansible:"backlog"`
+}
+
+// ColourVars are per-colour values substituted for {NAME} placeholders.
+type ColourVars struct {
+	Blue  map[string]any `ansible:"blue"`
+	Green map[string]any `ansible:"green"`
+}
+
+// Health is the gate a colour must pass before it becomes active.
+type Health struct {
+	URL            string   `ansible:"url"`
+	Status         int      `ansible:"status" default:"200"`
+	BodyRegex      string   `ansible:"body_regex"`
+	Address        string   `ansible:"address"`
+	Command        []string `ansible:"command"`
+	Interval       float64  `ansible:"interval" default:"0.5"`
+	Timeout        float64  `ansible:"timeout" default:"30"`
+	AttemptTimeout float64  `ansible:"attempt_timeout" default:"2"`
+	Successes      int      `ansible:"successes" default:"3"`
+}
+
+// Colour is blue or green.
+type Colour string
+
+// The two colours.
+const (
+	Blue  Colour = "blue"
+	Green Colour = "green"
+)
+
+var colours = []Colour{Blue, Green}
+
+// Other returns the other colour.
+func (c Colour) Other() Colour {
+	if c == Blue {
+		return Green
+	}
+	return Blue
+}
+
+func parseColour(s string) (Colour, error) {
+	switch Colour(s) {
+	case Blue, Green:
+		return Colour(s), nil
+	}
+	return "", fmt.Errorf("colour %q: must be blue or green", s)
+}
+
+// config is the validated, resolved form of Options: every placeholder
+// substituted per colour, every value checked for what it is written into.
+// Building it is pure; render and plan read only this.
+type config struct {
+	name     string
+	state    string
+	active   Colour // "" when not given
+	action   string
+	strategy string
+	colour   map[Colour]*colourConfig
+	service  serviceConfig
+	sockets  []socketConfig
+
+	keepWarm     bool
+	stopDelay    time.Duration
+	migrate      bool
+	lockTimeout  time.Duration
+	historySize  int
+	journalLines int
+}
+
+// colourConfig is what differs between colours after substitution.
+type colourConfig struct {
+	command          []string
+	environment      [][2]string // sorted by key
+	environmentFiles []string
+	workingDirectory string
+	readWritePaths   []string
+	serviceOptions   [][2]string // sorted by key
+	gate             health.Gate
+}
+
+type serviceConfig struct {
+	description  string
+	serviceType  string
+	user, group  string
+	restart      string
+	restartSec   time.Duration
+	startTimeout time.Duration
+	drainTimeout time.Duration
+	hardening    Hardening
+}
+
+type socketConfig struct {
+	name    string
+	listen  []string
+	backlog int // 0: systemd's default
+}
+
+var (
+	nameRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	userRe     = regexp.MustCompile(`^([a-z_][a-z0-9_-]{0,30}\$?|[0-9]{1,10})$`)
+	capRe      = regexp.MustCompile(`^CAP_[A-Z_]+$`)
+	optKeyRe   = regexp.MustCompile(`^[A-Z][A-Za-z0-9]+$`)
+	sockNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$`)
+	varNameRe  = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	placeRe    = regexp.MustCompile(`\{([A-Za-z0-9_]*)\}`)
+)
+
+// managedKeys are [Service] keys the module writes itself; service_options
+// may not set them, so a unit never holds one twice.
+var managedKeys = map[string]string{
+	"ExecStart": "command", "Type": "service_type", "User": "user", "Group": "group",
+	"WorkingDirectory": "working_directory", "Environment": "environment",
+	"EnvironmentFile": "environment_files", "Restart": "restart", "RestartSec": "restart_sec",
+	"TimeoutStartSec": "start_timeout", "TimeoutStopSec": "drain_timeout", "Sockets": "sockets",
+	"NoNewPrivileges": "hardening.no_new_privileges", "ProtectSystem": "hardening.protect_system",
+	"ProtectHome": "hardening.protect_home", "PrivateTmp": "hardening.private_tmp",
+	"ProtectKernelTunables": "hardening.protect_kernel", "ProtectKernelModules": "hardening.protect_kernel",
+	"ProtectControlGroups": "hardening.protect_kernel", "CapabilityBoundingSet": "hardening.capabilities",
+	"AmbientCapabilities": "hardening.capabilities", "ReadWritePaths": "hardening.read_write_paths",
+}
+
+// checkLine rejects what would break out of one line of a unit file:
+// control characters (newlines first) and a trailing backslash, which
+// continues the line.
+func checkLine(what, v string) error {
+	for i, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s contains a control character (%q at byte %d): unit file values must be one line", what, r, i)
+		}
+	}
+	if strings.HasSuffix(v, `\`) {
+		return fmt.Errorf("%s ends with a backslash, which would continue the line in a unit file", what)
+	}
+	return nil
+}
+
+// checkPath requires an absolute, clean path that cannot escape upward.
+func checkPath(what, p string) error {
+	if err := checkLine(what, p); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(p) {
+		return fmt.Errorf("%s %q must be an absolute path", what, p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." || part == "." {
+			return fmt.Errorf("%s %q must not contain %q components", what, p, part)
+		}
+	}
+	if strings.ContainsAny(p, " \t\"'") {
+		return fmt.Errorf("%s %q must not contain spaces or quotes", what, p)
+	}
+	if filepath.Clean(p) != p {
+		return fmt.Errorf("%s %q is not a clean path (want %q)", what, p, filepath.Clean(p))
+	}
+	return nil
+}
+
+// scalar renders a YAML scalar given as a raw value.
+func scalar(what string, v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case bool:
+		if x {
+			return "true", nil
+		}
+		return "false", nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case nil:
+		return "", fmt.Errorf("%s is null", what)
+	}
+	return "", fmt.Errorf("%s must be a string, number or boolean, got %T", what, v)
+}
+
+func seconds(what string, s float64) (time.Duration, error) {
+	if s < 0 || s > 86400 {
+		return 0, fmt.Errorf("%s must be between 0 and 86400 seconds, got %v", what, s)
+	}
+	return time.Duration(s * float64(time.Second)), nil
+}
+
+// subst replaces {colour}, {other}, {name} and the colour's colour_vars in s.
+// An unknown placeholder is an error, so a typo never reaches a unit file.
+func subst(what, s string, vars map[string]string) (string, error) {
+	var err error
+	out := placeRe.ReplaceAllStringFunc(s, func(m string) string {
+		key := m[1 : len(m)-1]
+		v, ok := vars[key]
+		if !ok && err == nil {
+			known := make([]string, 0, len(vars))
+			for k := range vars {
+				known = append(known, "{"+k+"}")
+			}
+			sort.Strings(known)
+			err = fmt.Errorf("%s uses unknown placeholder %s (known: %s)", what, m, strings.Join(known, ", "))
+		}
+		return v
+	})
+	return out, err
+}
+
+// newConfig validates opts and resolves them. Every error names the option.
+func newConfig(o *Options) (*config, error) {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c := &config{
+		name: o.Name, state: o.State, action: o.Action, strategy: o.Strategy,
+		keepWarm: o.KeepWarm, migrate: o.ReuseportMigrate,
+		historySize: o.HistorySize, journalLines: o.JournalLines,
+		colour: map[Colour]*colourConfig{},
+	}
+	if !nameRe.MatchString(o.Name) || strings.Contains(o.Name, "..") || strings.HasSuffix(o.Name, ".") {
+		add(fmt.Errorf("name %q is not a valid service name: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", o.Name))
+	}
+	if o.Active != "" {
+		col, err := parseColour(o.Active)
+		add(err)
+		c.active = col
+	}
+	if o.Active != "" && o.Action != "" {
+		add(errors.New("active and action are mutually exclusive: give the colour to make active, or an action"))
+	}
+	if o.HistorySize < 1 || o.HistorySize > 1000 {
+		add(fmt.Errorf("history_size must be between 1 and 1000, got %d", o.HistorySize))
+	}
+	if o.JournalLines < 0 || o.JournalLines > 1000 {
+		add(fmt.Errorf("journal_lines must be between 0 and 1000, got %d", o.JournalLines))
+	}
+	var err error
+	c.lockTimeout, err = seconds("lock_timeout", o.LockTimeout)
+	add(err)
+	if o.State != "present" {
+		if o.Action != "" || o.Active != "" {
+			add(fmt.Errorf("active and action only apply to state=present, not state=%s", o.State))
+		}
+		return c, errors.Join(errs...)
+	}
+
+	c.stopDelay, err = seconds("stop_delay", o.StopDelay)
+	add(err)
+	s := &c.service
+	s.serviceType = o.ServiceType
+	s.restart = o.Restart
+	if s.restart == "never" {
+		s.restart = "no"
+	}
+	s.restartSec, err = seconds("restart_sec", o.RestartSec)
+	add(err)
+	s.startTimeout, err = seconds("start_timeout", o.StartTimeout)
+	add(err)
+	s.drainTimeout, err = seconds("drain_timeout", o.DrainTimeout)
+	add(err)
+	if s.startTimeout == 0 {
+		add(errors.New("start_timeout must be positive"))
+	}
+	s.description = o.Description
+	if s.description == "" {
+		s.description = o.Name
+	}
+	add(checkLine("description", s.description))
+	for what, v := range map[string]string{"user": o.User, "group": o.Group} {
+		if v != "" && !userRe.MatchString(v) {
+			add(fmt.Errorf("%s %q is not a valid user or group name", what, v))
+		}
+	}
+	s.user, s.group = o.User, o.Group
+	h := o.Hardening
+	if h == nil {
+		h = defaultHardening()
+	}
+	s.hardening = *h
+	for i, cp := range h.Capabilities {
+		if !capRe.MatchString(cp) {
+			add(fmt.Errorf("hardening.capabilities[%d] %q is not a capability name like CAP_NET_BIND_SERVICE", i, cp))
+		}
+	}
+
+	if len(o.Command) == 0 {
+		add(errors.New("command is required with state=present: the argv of the service, e.g. [/opt/NAME/{colour}/bin/NAME, --flag]"))
+	}
+	if o.Health == nil {
+		add(errors.New("health is required with state=present: the gate a colour must pass before it takes traffic (url, address or command)"))
+	}
+	switch o.Strategy {
+	case "socket":
+		if len(o.Sockets) == 0 {
+			add(errors.New("strategy socket needs sockets: at least one {name, listen} for systemd to hold"))
+		}
+	default:
+		if len(o.Sockets) > 0 {
+			add(fmt.Errorf("sockets only apply to strategy socket, not %s", o.Strategy))
+		}
+	}
+	if o.KeepWarm && o.Strategy == "exclusive" {
+		add(errors.New("keep_warm cannot be used with strategy exclusive: the colours cannot run at the same time"))
+	}
+	seenSock := map[string]bool{}
+	for i, so := range o.Sockets {
+		sc := socketConfig{name: so.Name}
+		if !sockNameRe.MatchString(so.Name) {
+			add(fmt.Errorf("sockets[%d].name %q is not valid: use letters, digits, '_', '.' or '-' (it becomes FileDescriptorName= and part of the unit name)", i, so.Name))
+		}
+		if seenSock[so.Name] {
+			add(fmt.Errorf("sockets[%d].name %q is given twice", i, so.Name))
+		}
+		seenSock[so.Name] = true
+		if len(so.Listen) == 0 {
+			add(fmt.Errorf("sockets[%d].listen is empty", i))
+		}
+		for j, l := range so.Listen {
+			add(checkListen(fmt.Sprintf("sockets[%d].listen[%d]", i, j), l))
+		}
+		sc.listen = so.Listen
+		if so.Backlog != nil {
+			if *so.Backlog < 1 || *so.Backlog > 1<<20 {
+				add(fmt.Errorf("sockets[%d].backlog must be between 1 and 1048576", i))
+			}
+			sc.backlog = *so.Backlog
+		}
+		c.sockets = append(c.sockets, sc)
+	}
+	var optKeys []string
+	for k := range o.ServiceOptions {
+		optKeys = append(optKeys, k)
+	}
+	sort.Strings(optKeys)
+	for _, k := range optKeys {
+		if !optKeyRe.MatchString(k) {
+			add(fmt.Errorf("service_options key %q is not a systemd directive name", k))
+		} else if opt, ok := managedKeys[k]; ok {
+			add(fmt.Errorf("service_options may not set %s: use the %s option", k, opt))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	for _, col := range colours {
+		cc, err := resolveColour(o, col, optKeys)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.colour[col] = cc
+	}
+	return c, errors.Join(errs...)
+}
+
+// checkListen accepts what ListenStream= takes for TCP: PORT, IPv4:PORT or
+// [IPv6]:PORT.
+func checkListen(what, l string) error {
+	if err := checkLine(what, l); err != nil {
+		return err
+	}
+	host, port := "", l
+	if strings.Contains(l, ":") {
+		i := strings.LastIndex(l, ":")
+		host, port = l[:i], l[i+1:]
+		if strings.HasPrefix(host, "[") != strings.HasSuffix(host, "]") || host == "" {
+			return fmt.Errorf("%s %q: want PORT, ADDRESS:PORT or [IPV6]:PORT", what, l)
+		}
+		addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
+		if err != nil || addr.Is6() != strings.HasPrefix(host, "[") {
+			return fmt.Errorf("%s %q: the address must be numeric", what, l)
+		}
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%s %q: the port must be 1-65535", what, l)
+	}
+	return nil
+}
+
+func colourVars(o *Options, col Colour) (map[string]string, error) {
+	vars := map[string]string{"colour": string(col), "other": string(col.Other()), "name": o.Name}
+	if o.ColourVars == nil {
+		return vars, nil
+	}
+	given := o.ColourVars.Blue
+	if col == Green {
+		given = o.ColourVars.Green
+	}
+	for k, v := range given {
+		what := fmt.Sprintf("colour_vars.%s.%s", col, k)
+		if !varNameRe.MatchString(k) {
+			return nil, fmt.Errorf("%s: variable names use lower-case letters, digits and '_'", what)
+		}
+		if _, builtin := vars[k]; builtin {
+			return nil, fmt.Errorf("%s: %q is built in and cannot be set", what, k)
+		}
+		s, err := scalar(what, v)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkLine(what, s); err != nil {
+			return nil, err
+		}
+		vars[k] = s
+	}
+	return vars, nil
+}
+
+func resolveColour(o *Options, col Colour, optKeys []string) (*colourConfig, error) {
+	vars, err := colourVars(o, col)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	sub := func(what, v string) string {
+		s, err := subst(what, v, vars)
+		if err == nil {
+			err = checkLine(what, s)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w (colour %s)", err, col))
+		}
+		return s
+	}
+	subPath := func(what, v string) string {
+		s, err := subst(what, v, vars)
+		if err == nil {
+			err = checkPath(what, s)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w (colour %s)", err, col))
+		}
+		return s
+	}
+	cc := &colourConfig{}
+	for i, a := range o.Command {
+		what := fmt.Sprintf("command[%d]", i)
+		if i == 0 {
+			cc.command = append(cc.command, subPath(what, a))
+			continue
+		}
+		s := sub(what, a)
+		if s == ";" {
+			errs = append(errs, fmt.Errorf("%s is a lone ';', which systemd reads as a command separator", what))
+		}
+		cc.command = append(cc.command, s)
+	}
+	keys := make([]string, 0, len(o.Environment))
+	for k := range o.Environment {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		what := "environment." + k
+		if !envKeyRe.MatchString(k) {
+			errs = append(errs, fmt.Errorf("environment key %q is not a variable name", k))
+			continue
+		}
+		v, err := scalar(what, o.Environment[k])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cc.environment = append(cc.environment, [2]string{k, sub(what, v)})
+	}
+	for i, f := range o.EnvironmentFiles {
+		what := fmt.Sprintf("environment_files[%d]", i)
+		optional := strings.HasPrefix(f, "-")
+		p := subPath(what, strings.TrimPrefix(f, "-"))
+		if optional {
+			p = "-" + p
+		}
+		cc.environmentFiles = append(cc.environmentFiles, p)
+	}
+	if o.WorkingDirectory != "" {
+		cc.workingDirectory = subPath("working_directory", o.WorkingDirectory)
+	}
+	if o.Hardening != nil {
+		for i, p := range o.Hardening.ReadWritePaths {
+			cc.readWritePaths = append(cc.readWritePaths, subPath(fmt.Sprintf("hardening.read_write_paths[%d]", i), p))
+		}
+	}
+	for _, k := range optKeys {
+		what := "service_options." + k
+		v, err := scalar(what, o.ServiceOptions[k])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cc.serviceOptions = append(cc.serviceOptions, [2]string{k, sub(what, v)})
+	}
+	if o.Health != nil {
+		g, err := resolveGate(o.Health, sub)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		cc.gate = g
+	}
+	return cc, errors.Join(errs...)
+}
+
+func resolveGate(h *Health, sub func(what, v string) string) (health.Gate, error) {
+	var g health.Gate
+	n := 0
+	if h.URL != "" {
+		n++
+		g.Check.Kind = health.HTTP
+		g.Check.URL = sub("health.url", h.URL)
+		g.Check.ExpectStatus = h.Status
+		if h.BodyRegex != "" {
+			re, err := regexp.Compile(h.BodyRegex)
+			if err != nil {
+				return g, fmt.Errorf("health.body_regex: %w", err)
+			}
+			g.Check.BodyRegex = re
+		}
+	}
+	if h.Address != "" {
+		n++
+		g.Check.Kind = health.TCP
+		g.Check.Address = sub("health.address", h.Address)
+	}
+	if len(h.Command) > 0 {
+		n++
+		g.Check.Kind = health.Command
+		for i, a := range h.Command {
+			g.Check.Command = append(g.Check.Command, sub(fmt.Sprintf("health.command[%d]", i), a))
+		}
+		if !filepath.IsAbs(g.Check.Command[0]) {
+			return g, fmt.Errorf("health.command[0] %q must be an absolute path", g.Check.Command[0])
+		}
+	}
+	if n != 1 {
+		return g, fmt.Errorf("health needs exactly one of url, address or command, got %d", n)
+	}
+	if h.BodyRegex != "" && h.URL == "" {
+		return g, errors.New("health.body_regex needs health.url")
+	}
+	var err error
+	if g.Interval, err = seconds("health.interval", h.Interval); err != nil {
+		return g, err
+	}
+	if g.Timeout, err = seconds("health.timeout", h.Timeout); err != nil {
+		return g, err
+	}
+	if g.Check.AttemptTimeout, err = seconds("health.attempt_timeout", h.AttemptTimeout); err != nil {
+		return g, err
+	}
+	g.Successes = h.Successes
+	if err := g.Validate(); err != nil {
+		return g, fmt.Errorf("health: %w", err)
+	}
+	return g, nil
+}

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/chezlepro/sovereign/internal/systemd"
+)
+
+// fileObs is a file as observed: absent, or its content.
+type fileObs struct {
+	exists  bool
+	content string
+}
+
+// observed is everything the plan depends on, read from the target before
+// anything is changed. Check mode and a real run compute the same plan from
+// it.
+type observed struct {
+	files map[string]fileObs // unit file name -> content
+	units map[string]systemd.UnitStatus
+	state *State
+	// binSHA is the sha256 of each colour's command[0] now ("" unknown).
+	binSHA map[Colour]string
+	// migrate is /proc/sys/net/ipv4/tcp_migrate_req ("" when the kernel has
+	// none); sysctlConf is the module's sysctl.d file. Read for reuseport.
+	migrate    string
+	sysctlConf fileObs
+}
+
+type stepKind string
+
+const (
+	stepWriteUnit   stepKind = "write"
+	stepRemoveUnit  stepKind = "remove"
+	stepReload      stepKind = "daemon-reload"
+	stepEnable      stepKind = "enable"
+	stepDisable     stepKind = "disable"
+	stepStart       stepKind = "start"
+	stepStop        stepKind = "stop"
+	stepGate        stepKind = "gate"
+	stepWait        stepKind = "wait"
+	stepSysctl      stepKind = "sysctl"
+	stepSysctlConf  stepKind = "write-sysctl"
+	stepRemoveState stepKind = "remove-state"
+)
+
+// step is one action of a plan. onFailure runs, in order, when this step
+// fails: it is how a failed start or gate stops the new colour and leaves
+// the old one as it was.
+type step struct {
+	kind      stepKind
+	unit      string // unit name, or unit file name for write/remove
+	colour    Colour // start/gate: which colour's config
+	content   string // write: new content
+	before    fileObs
+	delay     time.Duration
+	reason    string
+	onFailure []step
+	// commit marks the first step after the gate: from here traffic moves.
+	commit bool
+}
+
+func (s step) String() string {
+	subject := s.unit
+	switch s.kind {
+	case stepWait:
+		subject = s.delay.String()
+	case stepSysctl:
+		subject = "net.ipv4.tcp_migrate_req=1"
+	}
+	if subject == "" {
+		return fmt.Sprintf("%s: %s", s.kind, s.reason)
+	}
+	return fmt.Sprintf("%s %s: %s", s.kind, subject, s.reason)
+}
+
+// mutates is false for steps that only observe or wait.
+func (s step) mutates() bool { return s.kind != stepGate && s.kind != stepWait }
+
+// plan is the ordered list of steps that takes the target from what was
+// observed to what the options ask for.
+type plan struct {
+	current  Colour // active colour before the run ("" when none)
+	target   Colour // active colour asked for ("" for query/absent)
+	previous Colour // previous colour after a successful run
+	// action: deploy (first active colour), flip, rollback, start (the
+	// active colour was not running), converge (nothing about the active
+	// colour changes), query, remove.
+	action       string
+	flip         bool
+	steps        []step
+	warnings     []string
+	managedUnits []string
+	writeState   bool
+}
+
+func (p *plan) changes() bool {
+	for _, s := range p.steps {
+		if s.mutates() {
+			return true
+		}
+	}
+	return false
+}
+
+// records is true when the run belongs in the history.
+func (p *plan) records() bool {
+	switch p.action {
+	case "deploy", "flip", "rollback", "start":
+		return true
+	}
+	return false
+}
+
+// running is true while a unit is up, and not while systemd only waits to
+// restart it after a crash.
+func running(st systemd.UnitStatus) bool {
+	return st.Running() && st.SubState != "auto-restart"
+}
+
+func enabledColours(obs *observed, name string) (enabled, up []Colour) {
+	for _, c := range colours {
+		st := obs.units[serviceUnit(name, c)]
+		if st.Enabled() {
+			enabled = append(enabled, c)
+		}
+		if running(st) {
+			up = append(up, c)
+		}
+	}
+	return enabled, up
+}
+
+// currentActive is the state file's active colour, or, without a state
+// file, the one colour systemd has enabled (or, none enabled, the one
+// running).
+func currentActive(c *config, obs *observed) (Colour, []string) {
+	enabled, up := enabledColours(obs, c.name)
+	if obs.state != nil && obs.state.Active != "" {
+		a := obs.state.Active
+		var warn []string
+		if len(enabled) == 1 && enabled[0] != a {
+			warn = append(warn, fmt.Sprintf("state file says %s is active but systemd has %s enabled: it was changed by hand; converging to the options", a, serviceUnit(c.name, enabled[0])))
+		}
+		return a, warn
+	}
+	if len(enabled) == 1 {
+		return enabled[0], nil
+	}
+	if len(enabled) == 0 && len(up) == 1 {
+		return up[0], nil
+	}
+	return "", nil
+}
+
+// makePlan is pure: config and observation in, plan out.
+func makePlan(c *config, obs *observed) (*plan, error) {
+	switch c.state {
+	case "query":
+		cur, warn := currentActive(c, obs)
+		p := &plan{current: cur, target: cur, action: "query", warnings: warn}
+		if obs.state != nil {
+			p.previous = obs.state.Previous
+		}
+		return p, nil
+	case "absent":
+		return planAbsent(c, obs), nil
+	}
+	return planPresent(c, obs)
+}
+
+func planPresent(c *config, obs *observed) (*plan, error) {
+	cur, warn := currentActive(c, obs)
+	p := &plan{current: cur, warnings: warn}
+	if obs.state != nil {
+		p.previous = obs.state.Previous
+		if obs.state.Strategy != "" && obs.state.Strategy != c.strategy {
+			_, up := enabledColours(obs, c.name)
+			if len(up) > 0 {
+				return nil, fmt.Errorf("%s runs with strategy %s: changing to %s cannot be done without dropping connections; remove it first (state=absent) or keep strategy %s",
+					c.name, obs.state.Strategy, c.strategy, obs.state.Strategy)
+			}
+		}
+	}
+	switch {
+	case c.action == "flip":
+		if cur == "" {
+			return nil, fmt.Errorf("cannot flip %s: no colour is active yet; deploy one first with active: blue or green", c.name)
+		}
+		p.target, p.action = cur.Other(), "flip"
+	case c.action == "rollback":
+		if obs.state == nil || obs.state.Previous == "" || obs.state.Previous == cur {
+			return nil, fmt.Errorf("cannot roll back %s: no previous colour is recorded (the history has no successful flip)", c.name)
+		}
+		p.target, p.action = obs.state.Previous, "rollback"
+	case c.active != "":
+		p.target = c.active
+	default:
+		if cur == "" {
+			return nil, fmt.Errorf("%s has no active colour yet: give active: blue or green for the first deploy", c.name)
+		}
+		p.target = cur
+	}
+	if p.action == "" {
+		switch {
+		case cur == "":
+			p.action = "deploy"
+		case cur != p.target:
+			p.action = "flip"
+		default:
+			p.action = "converge"
+		}
+	}
+	p.flip = p.target != cur
+	if p.flip {
+		p.previous = cur
+	}
+
+	target, other := p.target, p.target.Other()
+	tu, ou := serviceUnit(c.name, target), serviceUnit(c.name, other)
+	tst, ost := obs.units[tu], obs.units[ou]
+
+	// Prepare: unit files. During a flip the sockets keep naming the colour
+	// that serves until the gate has passed.
+	sockColour := target
+	if p.flip && cur != "" && running(obs.units[serviceUnit(c.name, cur)]) {
+		sockColour = cur
+	}
+	desired := map[string]string{}
+	for _, col := range colours {
+		desired[serviceUnit(c.name, col)] = renderService(c, col)
+	}
+	for _, so := range c.sockets {
+		desired[socketUnit(c.name, so.name)] = renderSocket(c, so, sockColour)
+	}
+	names := make([]string, 0, len(desired))
+	for n := range desired {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	p.managedUnits = names
+
+	var written []string
+	for _, n := range names {
+		f := obs.files[n]
+		if f.exists && f.content == desired[n] {
+			continue
+		}
+		reason := "new unit"
+		if f.exists {
+			reason = "unit changed"
+		}
+		p.steps = append(p.steps, step{kind: stepWriteUnit, unit: n, content: desired[n], before: f, reason: reason})
+		written = append(written, n)
+		st := obs.units[n]
+		if f.exists && running(st) {
+			switch {
+			case strings.HasSuffix(n, ".socket"):
+				p.warnings = append(p.warnings, fmt.Sprintf("%s changed while it listens: its new listen settings apply when the socket unit restarts", n))
+			case n == tu && !p.flip:
+				p.warnings = append(p.warnings, fmt.Sprintf("%s changed while it runs: the running process keeps the previous definition until the colour is started again (flip to the other colour and back)", n))
+			}
+		}
+	}
+	// Units the module managed before but no longer wants (a removed socket).
+	if obs.state != nil {
+		for _, n := range obs.state.Units {
+			if _, keep := desired[n]; keep || !obs.files[n].exists {
+				continue
+			}
+			p.steps = append(p.steps, removeUnitSteps(n, obs)...)
+			written = append(written, n)
+		}
+	}
+	needReload := len(written) > 0
+	for _, n := range names {
+		if obs.units[n].NeedDaemonReload {
+			needReload = true
+		}
+	}
+	if needReload {
+		reason := "load changed unit files"
+		if len(written) > 0 {
+			reason = "load " + strings.Join(written, ", ")
+		}
+		p.steps = append(p.steps, step{kind: stepReload, reason: reason})
+	}
+
+	if c.strategy == "reuseport" && c.migrate {
+		switch obs.migrate {
+		case "":
+			p.warnings = append(p.warnings, "this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): connections still queued on the old colour's socket are reset when it stops; strategy socket avoids that")
+		case "1":
+		default:
+			p.steps = append(p.steps, step{kind: stepSysctl, reason: "migrate connections queued on a closing SO_REUSEPORT socket to the other colour"})
+		}
+		if obs.migrate != "" && (!obs.sysctlConf.exists || obs.sysctlConf.content != sysctlContent) {
+			p.steps = append(p.steps, step{kind: stepSysctlConf, unit: sysctlConfName, content: sysctlContent, before: obs.sysctlConf, reason: "keep tcp_migrate_req=1 across reboots"})
+		}
+	}
+
+	for _, so := range c.sockets {
+		n := socketUnit(c.name, so.name)
+		st := obs.units[n]
+		if !st.Enabled() {
+			p.steps = append(p.steps, step{kind: stepEnable, unit: n, reason: "listen at boot"})
+		}
+		if !running(st) {
+			p.steps = append(p.steps, step{kind: stepStart, unit: n, reason: "hold the listening sockets for both colours"})
+		}
+	}
+
+	var undo []step
+	switch {
+	case !p.flip && running(tst):
+		// The active colour already serves: nothing to start.
+	case !p.flip:
+		p.action = "start"
+		undo = []step{{kind: stepStop, unit: tu, reason: "the active colour failed to start"}}
+		p.steps = append(p.steps,
+			step{kind: stepStart, unit: tu, colour: target, reason: "the active colour is not running", onFailure: undo},
+			step{kind: stepGate, unit: tu, colour: target, reason: "check the active colour", onFailure: undo})
+	default:
+		undo = []step{{kind: stepStop, unit: tu, reason: "the new colour failed: take it down, traffic stays where it was"}}
+		if c.strategy == "exclusive" && running(ost) {
+			p.steps = append(p.steps, step{kind: stepStop, unit: ou, reason: "strategy exclusive: the old colour must release the port first"})
+			undo = append(undo, step{kind: stepStart, unit: ou, reason: "strategy exclusive: bring the old colour back"})
+		}
+		if running(tst) {
+			changed := desired[tu] != obs.files[tu].content
+			rec := ""
+			if obs.state != nil {
+				rec = obs.state.Colours[target].SHA256
+			}
+			binChanged := rec != "" && obs.binSHA[target] != "" && rec != obs.binSHA[target]
+			if changed || binChanged {
+				p.steps = append(p.steps, step{kind: stepStop, unit: tu, reason: "the warm colour runs an older definition or binary: restart it"})
+			}
+		}
+		p.steps = append(p.steps,
+			step{kind: stepStart, unit: tu, colour: target, reason: "bring up the new colour", onFailure: undo},
+			step{kind: stepGate, unit: tu, colour: target, reason: "health gate before traffic moves", onFailure: undo})
+	}
+
+	// Commit: the target is healthy. Sockets now name it, it is the one
+	// enabled at boot, and the other colour stops.
+	var commit []step
+	var reloadFor []string
+	for _, so := range c.sockets {
+		n := socketUnit(c.name, so.name)
+		if sockColour == target {
+			continue
+		}
+		commit = append(commit, step{kind: stepWriteUnit, unit: n, content: renderSocket(c, so, target), before: fileObs{exists: true, content: desired[n]}, reason: "the socket now activates " + tu})
+		reloadFor = append(reloadFor, n)
+	}
+	if !tst.Enabled() {
+		commit = append(commit, step{kind: stepEnable, unit: tu, reason: "the active colour starts at boot"})
+		reloadFor = append(reloadFor, "enable "+tu)
+	}
+	if ost.Enabled() {
+		commit = append(commit, step{kind: stepDisable, unit: ou, reason: "only the active colour starts at boot"})
+		reloadFor = append(reloadFor, "disable "+ou)
+	}
+	if len(reloadFor) > 0 {
+		commit = append(commit, step{kind: stepReload, reason: "load " + strings.Join(reloadFor, ", ")})
+	}
+	stopOld := running(ost) && !c.keepWarm && !(p.flip && c.strategy == "exclusive")
+	if stopOld {
+		if p.flip && c.stopDelay > 0 {
+			commit = append(commit, step{kind: stepWait, delay: c.stopDelay, reason: "stop_delay before stopping the old colour"})
+		}
+		reason := "the idle colour must not serve (keep_warm is false)"
+		if p.flip {
+			reason = "drain and stop the old colour"
+		}
+		commit = append(commit, step{kind: stepStop, unit: ou, reason: reason})
+	}
+	if len(commit) > 0 {
+		commit[0].commit = true
+	}
+	p.steps = append(p.steps, commit...)
+
+	p.writeState = p.records() || obs.state == nil || obs.state.Strategy != c.strategy ||
+		obs.state.Active != p.target || !equalStrings(obs.state.Units, p.managedUnits)
+	return p, nil
+}
+
+func removeUnitSteps(n string, obs *observed) []step {
+	var out []step
+	st := obs.units[n]
+	if running(st) || st.ActiveState == "activating" {
+		out = append(out, step{kind: stepStop, unit: n, reason: "no longer managed"})
+	}
+	if st.Enabled() {
+		out = append(out, step{kind: stepDisable, unit: n, reason: "no longer managed"})
+	}
+	out = append(out, step{kind: stepRemoveUnit, unit: n, before: obs.files[n], reason: "no longer managed"})
+	return out
+}
+
+func planAbsent(c *config, obs *observed) *plan {
+	cur, _ := currentActive(c, obs)
+	p := &plan{current: cur, action: "remove"}
+	for _, n := range absentUnits(c, obs) {
+		if obs.files[n].exists || running(obs.units[n]) {
+			p.steps = append(p.steps, removeUnitSteps(n, obs)...)
+		}
+	}
+	if len(p.steps) > 0 {
+		p.steps = append(p.steps, step{kind: stepReload, reason: "forget the removed units"})
+	}
+	if obs.state != nil {
+		p.steps = append(p.steps, step{kind: stepRemoveState, reason: "the service is removed"})
+	}
+	return p
+}
+
+// absentUnits lists what state=absent removes: both colours, then the
+// sockets (services first, so nothing is re-activated).
+func absentUnits(c *config, obs *observed) []string {
+	names := []string{serviceUnit(c.name, Blue), serviceUnit(c.name, Green)}
+	seen := map[string]bool{names[0]: true, names[1]: true}
+	var extra []string
+	if obs.state != nil {
+		extra = append(extra, obs.state.Units...)
+	}
+	for _, so := range c.sockets {
+		extra = append(extra, socketUnit(c.name, so.name))
+	}
+	sort.Strings(extra)
+	for _, n := range extra {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+const (
+	sysctlConfName = "60-chezlepro-sovereign-reuseport.conf"
+	sysctlContent  = "# Managed by chezlepro.sovereign.bluegreen_unit (strategy reuseport): when one\n" +
+		"# colour closes its SO_REUSEPORT listener, hand its queued connections to the other.\n" +
+		"net.ipv4.tcp_migrate_req = 1\n"
+)

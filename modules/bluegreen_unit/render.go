@@ -1,0 +1,198 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Unit naming: one unit file per colour, NAME-blue.service and
+// NAME-green.service, and for strategy socket one NAME-SOCKET.socket per
+// socket. Not a template unit: each colour's file states literally what that
+// colour runs (systemctl cat shows real values, not %i), per-colour values
+// (ports, paths) need no indirection, and the two files can be diffed.
+
+func serviceUnit(name string, c Colour) string { return name + "-" + string(c) + ".service" }
+func socketUnit(name, sock string) string      { return name + "-" + sock + ".socket" }
+
+const header = "# Managed by chezlepro.sovereign.bluegreen_unit: changes made here are overwritten.\n"
+
+// escapeSpecifiers doubles '%' so systemd does not expand specifiers.
+func escapeSpecifiers(s string) string { return strings.ReplaceAll(s, "%", "%%") }
+
+// quoteWord renders one word of a command line or list setting so that
+// systemd reads back exactly s: C escapes and quotes undone, no specifier
+// and (when dollar is true) no $VARIABLE expansion.
+func quoteWord(s string, dollar bool) string {
+	var b strings.Builder
+	needQuotes := s == ""
+	for _, r := range s {
+		switch r {
+		case '\\':
+			b.WriteString(`\\`)
+		case '"':
+			b.WriteString(`\"`)
+			needQuotes = true
+		case '%':
+			b.WriteString("%%")
+		case '$':
+			if dollar {
+				b.WriteString("$$")
+			} else {
+				b.WriteRune(r)
+			}
+		case ' ', '\t', '\'', ';':
+			b.WriteRune(r)
+			needQuotes = true
+		default:
+			b.WriteRune(r)
+		}
+	}
+	if needQuotes {
+		return `"` + b.String() + `"`
+	}
+	return b.String()
+}
+
+func execLine(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = quoteWord(a, true)
+	}
+	return strings.Join(words, " ")
+}
+
+// envAssignment renders Environment="KEY=VALUE" with VALUE read back
+// literally.
+func envAssignment(k, v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%")
+	return `"` + k + "=" + r.Replace(v) + `"`
+}
+
+func secondsValue(d time.Duration) string {
+	ms := d.Milliseconds()
+	if ms%1000 == 0 {
+		return fmt.Sprintf("%ds", ms/1000)
+	}
+	return fmt.Sprintf("%dms", ms)
+}
+
+var protectSystem = map[string]string{"strict": "strict", "full": "full", "basic": "yes", "off": "no"}
+var protectHome = map[string]string{"hidden": "yes", "read-only": "read-only", "tmpfs": "tmpfs", "off": "no"}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+type unitWriter struct{ b strings.Builder }
+
+func (w *unitWriter) line(format string, a ...any) { fmt.Fprintf(&w.b, format+"\n", a...) }
+func (w *unitWriter) kv(k, v string)               { w.line("%s=%s", k, v) }
+
+// renderService renders the unit of one colour. It is pure: the same config
+// gives the same bytes, so comparing with the file on disk decides change.
+func renderService(c *config, col Colour) string {
+	cc := c.colour[col]
+	s := c.service
+	var w unitWriter
+	w.b.WriteString(header)
+	w.line("# Service %s, colour %s, strategy %s.", c.name, col, c.strategy)
+	w.line("")
+	w.line("[Unit]")
+	w.kv("Description", escapeSpecifiers(fmt.Sprintf("%s (%s)", s.description, col)))
+	after := []string{"network.target"}
+	for _, so := range c.sockets {
+		after = append(after, socketUnit(c.name, so.name))
+	}
+	w.kv("After", strings.Join(after, " "))
+	w.line("")
+	w.line("[Service]")
+	w.kv("Type", s.serviceType)
+	w.kv("ExecStart", execLine(cc.command))
+	if len(c.sockets) > 0 {
+		names := make([]string, len(c.sockets))
+		for i, so := range c.sockets {
+			names[i] = socketUnit(c.name, so.name)
+		}
+		w.kv("Sockets", strings.Join(names, " "))
+	}
+	for _, kv := range cc.environment {
+		w.kv("Environment", envAssignment(kv[0], kv[1]))
+	}
+	for _, f := range cc.environmentFiles {
+		w.kv("EnvironmentFile", escapeSpecifiers(f))
+	}
+	if s.user != "" {
+		w.kv("User", s.user)
+	}
+	if s.group != "" {
+		w.kv("Group", s.group)
+	}
+	if cc.workingDirectory != "" {
+		w.kv("WorkingDirectory", escapeSpecifiers(cc.workingDirectory))
+	}
+	w.kv("Restart", s.restart)
+	w.kv("RestartSec", secondsValue(s.restartSec))
+	w.kv("TimeoutStartSec", secondsValue(s.startTimeout))
+	w.kv("TimeoutStopSec", secondsValue(s.drainTimeout))
+	h := s.hardening
+	w.kv("NoNewPrivileges", yesNo(h.NoNewPrivileges))
+	w.kv("ProtectSystem", protectSystem[h.ProtectSystem])
+	w.kv("ProtectHome", protectHome[h.ProtectHome])
+	w.kv("PrivateTmp", yesNo(h.PrivateTmp))
+	if h.ProtectKernel {
+		w.kv("ProtectKernelTunables", "yes")
+		w.kv("ProtectKernelModules", "yes")
+		w.kv("ProtectControlGroups", "yes")
+	}
+	caps := strings.Join(h.Capabilities, " ")
+	w.kv("CapabilityBoundingSet", caps)
+	if caps != "" && s.user != "" && s.user != "root" && s.user != "0" {
+		// A service running as a user only holds capabilities it is given
+		// as ambient ones.
+		w.kv("AmbientCapabilities", caps)
+	}
+	if len(cc.readWritePaths) > 0 {
+		paths := make([]string, len(cc.readWritePaths))
+		for i, p := range cc.readWritePaths {
+			paths[i] = escapeSpecifiers(p)
+		}
+		w.kv("ReadWritePaths", strings.Join(paths, " "))
+	}
+	for _, kv := range cc.serviceOptions {
+		w.kv(kv[0], kv[1])
+	}
+	w.line("")
+	w.line("[Install]")
+	w.kv("WantedBy", "multi-user.target")
+	return w.b.String()
+}
+
+// renderSocket renders one shared socket. Service= names the colour that
+// systemd starts if a connection arrives while no colour runs: the active
+// one. Both colours list the socket in Sockets= and get its descriptors.
+func renderSocket(c *config, so socketConfig, active Colour) string {
+	var w unitWriter
+	w.b.WriteString(header)
+	w.line("# Socket %s of service %s, shared by both colours; the active colour is %s.", so.name, c.name, active)
+	w.line("")
+	w.line("[Unit]")
+	w.kv("Description", escapeSpecifiers(fmt.Sprintf("%s socket %s", c.service.description, so.name)))
+	w.line("")
+	w.line("[Socket]")
+	for _, l := range so.listen {
+		w.kv("ListenStream", l)
+	}
+	w.kv("FileDescriptorName", so.name)
+	w.kv("Service", serviceUnit(c.name, active))
+	if so.backlog > 0 {
+		w.kv("Backlog", fmt.Sprint(so.backlog))
+	}
+	w.line("")
+	w.line("[Install]")
+	w.kv("WantedBy", "sockets.target")
+	return w.b.String()
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestQuoteWord(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"--port", "--port"},
+		{"", `""`},
+		{"a b", `"a b"`},
+		{`say "hi"`, `"say \"hi\""`},
+		{`C:\path`, `C:\\path`},
+		{"100%", "100%%"},
+		{"$HOME", "$$HOME"},
+		{"${X}", "$${X}"},
+		{"it's", `"it's"`},
+		{"a;b", `"a;b"`},
+		{"tab\there", "\"tab\there\""},
+	} {
+		if got := quoteWord(tc.in, true); got != tc.want {
+			t.Errorf("quoteWord(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestEnvAssignment(t *testing.T) {
+	for _, tc := range []struct{ k, v, want string }{
+		{"A", "plain", `"A=plain"`},
+		{"A", "with space", `"A=with space"`},
+		{"A", `q"uote`, `"A=q\"uote"`},
+		{"A", `back\slash`, `"A=back\\slash"`},
+		{"A", "50%", `"A=50%%"`},
+		{"A", "$NOT_EXPANDED", `"A=$NOT_EXPANDED"`},
+	} {
+		if got := envAssignment(tc.k, tc.v); got != tc.want {
+			t.Errorf("envAssignment(%q, %q) = %s, want %s", tc.k, tc.v, got, tc.want)
+		}
+	}
+}
+
+func TestSecondsValue(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0s", time.Second: "1s", 1500 * time.Millisecond: "1500ms", 90 * time.Second: "90s"} {
+		if got := secondsValue(d); got != want {
+			t.Errorf("%s: %s want %s", d, got, want)
+		}
+	}
+}
+
+func TestRenderServiceFull(t *testing.T) {
+	o := baseOptions()
+	o.Description = "Demo web app 100%"
+	o.User, o.Group = "webapp", "webapp"
+	o.WorkingDirectory = "/opt/webapp/{colour}"
+	o.Environment = map[string]any{"COLOUR": "{colour}", "GREETING": `hello "world"`}
+	o.EnvironmentFiles = []string{"-/etc/webapp/{colour}.env"}
+	o.Hardening = &Hardening{NoNewPrivileges: true, ProtectSystem: "strict", ProtectHome: "read-only", PrivateTmp: true, ProtectKernel: true,
+		Capabilities: []string{"CAP_NET_BIND_SERVICE"}, ReadWritePaths: []string{"/var/lib/webapp"}}
+	o.ServiceOptions = map[string]any{"LimitNOFILE": int64(65536)}
+	got := renderService(mustConfig(t, o), Green)
+	want := `# Managed by chezlepro.sovereign.bluegreen_unit: changes made here are overwritten.
+# Service webapp, colour green, strategy socket.
+
+[Unit]
+Description=Demo web app 100%% (green)
+After=network.target webapp-http.socket
+
+[Service]
+Type=notify
+ExecStart=/opt/webapp/green/webapp --colour green --health-listen 127.0.0.1:9002
+Sockets=webapp-http.socket
+Environment="COLOUR=green"
+Environment="GREETING=hello \"world\""
+EnvironmentFile=-/etc/webapp/green.env
+User=webapp
+Group=webapp
+WorkingDirectory=/opt/webapp/green
+Restart=on-failure
+RestartSec=1s
+TimeoutStartSec=90s
+TimeoutStopSec=30s
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=read-only
+PrivateTmp=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+ReadWritePaths=/var/lib/webapp
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+`
+	if got != want {
+		t.Fatalf("rendered:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestRenderServiceDefaultsAndRelaxed(t *testing.T) {
+	o := baseOptions()
+	o.Strategy, o.Sockets = "reuseport", nil
+	o.ServiceType = "simple"
+	c := mustConfig(t, o)
+	got := renderService(c, Blue)
+	for _, line := range []string{
+		"After=network.target\n", "Type=simple\n", "NoNewPrivileges=yes\n", "ProtectSystem=strict\n", "ProtectHome=yes\n",
+		"PrivateTmp=yes\n", "ProtectKernelTunables=yes\n", "CapabilityBoundingSet=\n",
+	} {
+		if !strings.Contains(got, line) {
+			t.Errorf("default unit lacks %q:\n%s", line, got)
+		}
+	}
+	for _, absent := range []string{"Sockets=", "AmbientCapabilities", "User=", "ReadWritePaths"} {
+		if strings.Contains(got, absent) {
+			t.Errorf("default unit has %q", absent)
+		}
+	}
+	o.Hardening = &Hardening{ProtectSystem: "off", ProtectHome: "off"}
+	relaxed := renderService(mustConfig(t, o), Blue)
+	for _, line := range []string{"NoNewPrivileges=no\n", "ProtectSystem=no\n", "ProtectHome=no\n", "PrivateTmp=no\n"} {
+		if !strings.Contains(relaxed, line) {
+			t.Errorf("relaxed unit lacks %q", line)
+		}
+	}
+	if strings.Contains(relaxed, "ProtectKernel") {
+		t.Error("protect_kernel false must drop the ProtectKernel* lines")
+	}
+}
+
+func TestRenderIsDeterministic(t *testing.T) {
+	o := baseOptions()
+	o.Environment = map[string]any{"Z": "1", "A": "2", "M": "3"}
+	o.ServiceOptions = map[string]any{"LimitNOFILE": "1024", "CPUQuota": "50%"}
+	first := renderService(mustConfig(t, o), Blue)
+	for i := 0; i < 20; i++ {
+		if renderService(mustConfig(t, o), Blue) != first {
+			t.Fatal("rendering depends on map order")
+		}
+	}
+}
+
+// Injection attempts that pass validation (they have no newline) must still
+// come out as one literal value.
+func TestRenderKeepsHostileValuesLiteral(t *testing.T) {
+	o := baseOptions()
+	o.Command = []string{"/opt/webapp/{colour}/webapp", `--x=" ; /bin/sh -c 'id'`, "%n", "$PATH"}
+	o.Environment = map[string]any{"A": `" Environment="B=1`}
+	got := renderService(mustConfig(t, o), Blue)
+	if !strings.Contains(got, `ExecStart=/opt/webapp/blue/webapp "--x=\" ; /bin/sh -c 'id'" %%n $$PATH`+"\n") {
+		t.Errorf("ExecStart not quoted:\n%s", got)
+	}
+	if !strings.Contains(got, `Environment="A=\" Environment=\"B=1"`+"\n") {
+		t.Errorf("Environment not quoted:\n%s", got)
+	}
+}
+
+func TestRenderSocket(t *testing.T) {
+	o := baseOptions()
+	backlog := 4096
+	o.Sockets = []Socket{{Name: "web", Listen: []string{"0.0.0.0:80", "[::]:80"}, Backlog: &backlog}}
+	c := mustConfig(t, o)
+	got := renderSocket(c, c.sockets[0], Green)
+	want := `# Managed by chezlepro.sovereign.bluegreen_unit: changes made here are overwritten.
+# Socket web of service webapp, shared by both colours; the active colour is green.
+
+[Unit]
+Description=webapp socket web
+
+[Socket]
+ListenStream=0.0.0.0:80
+ListenStream=[::]:80
+FileDescriptorName=web
+Service=webapp-green.service
+Backlog=4096
+
+[Install]
+WantedBy=sockets.target
+`
+	if got != want {
+		t.Fatalf("rendered:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chezlepro/sovereign/internal/fsutil"
+)
+
+const stateVersion = 1
+
+// State is the JSON file under /var/lib/chezlepro-sovereign/bluegreen/ that
+// records, per service, which colour is active, which was before, and a
+// bounded history of flips.
+type State struct {
+	Version  int    `json:"version"`
+	Name     string `json:"name"`
+	Strategy string `json:"strategy"`
+	Active   Colour `json:"active"`
+	Previous Colour `json:"previous"`
+	// Units are the unit files the module manages for this service.
+	Units []string `json:"units"`
+	// Colours records what each colour ran when it was last started.
+	Colours map[Colour]ColourRecord `json:"colours"`
+	History []HistoryEntry          `json:"history"`
+}
+
+// ColourRecord says what a colour ran.
+type ColourRecord struct {
+	Command   []string `json:"command"`
+	SHA256    string   `json:"sha256,omitempty"`
+	StartedAt string   `json:"started_at,omitempty"`
+}
+
+// HistoryEntry is one attempted change of the active colour.
+type HistoryEntry struct {
+	Time       string                  `json:"time"`
+	Action     string                  `json:"action"`
+	From       Colour                  `json:"from"`
+	To         Colour                  `json:"to"`
+	Outcome    string                  `json:"outcome"`
+	Reason     string                  `json:"reason,omitempty"`
+	DurationMS int64                   `json:"duration_ms"`
+	Colours    map[Colour]ColourRecord `json:"colours"`
+}
+
+func statePath(dir, name string) string { return filepath.Join(dir, name+".json") }
+
+// readState returns nil, nil when the file does not exist.
+func readState(path string) (*State, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("state file %s is not valid JSON (fix or remove it): %w", path, err)
+	}
+	if s.Version != stateVersion {
+		return nil, fmt.Errorf("state file %s has version %d; this module reads version %d", path, s.Version, stateVersion)
+	}
+	if s.Active != "" {
+		if _, err := parseColour(string(s.Active)); err != nil {
+			return nil, fmt.Errorf("state file %s: active %w", path, err)
+		}
+	}
+	return &s, nil
+}
+
+func writeState(path string, s *State) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+// outcome is what happened to a plan, for the history.
+type outcome struct {
+	ok         bool
+	reason     string
+	started    time.Time
+	duration   time.Duration
+	targetSHA  string
+	targetRun  bool // the target colour was (re)started by this run
+	activeNow  Colour
+	previousTo Colour
+}
+
+// nextState is the state after a run of p. It is pure.
+func nextState(prev *State, c *config, p *plan, o outcome, historySize int) *State {
+	s := &State{Version: stateVersion, Name: c.name, Strategy: c.strategy, Colours: map[Colour]ColourRecord{}}
+	if prev != nil {
+		s.Previous = prev.Previous
+		for k, v := range prev.Colours {
+			s.Colours[k] = v
+		}
+		s.History = append(s.History, prev.History...)
+	}
+	s.Active = o.activeNow
+	if o.previousTo != "" {
+		s.Previous = o.previousTo
+	}
+	s.Units = p.managedUnits
+	if o.targetRun {
+		s.Colours[p.target] = ColourRecord{
+			Command:   c.colour[p.target].command,
+			SHA256:    o.targetSHA,
+			StartedAt: o.started.UTC().Format(time.RFC3339),
+		}
+	}
+	if p.records() {
+		e := HistoryEntry{
+			Time: o.started.UTC().Format(time.RFC3339Nano), Action: p.action, From: p.current, To: p.target,
+			Outcome: "success", DurationMS: o.duration.Milliseconds(), Colours: map[Colour]ColourRecord{},
+		}
+		if !o.ok {
+			e.Outcome = "failed"
+			e.Reason = o.reason
+		}
+		for k, v := range s.Colours {
+			e.Colours[k] = v
+		}
+		s.History = append(s.History, e)
+	}
+	if len(s.History) > historySize {
+		s.History = s.History[len(s.History)-historySize:]
+	}
+	return s
+}
