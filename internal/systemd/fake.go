@@ -148,7 +148,7 @@ func (f *Fake) Start(ctx context.Context, unit string) error {
 		u.ExecMainStatus = 2
 		return nil
 	}
-	if u.ActiveState != "active" {
+	if u.ActiveState != "active" && strings.HasSuffix(unit, ".service") {
 		u.MainPID = uint32(1000 + len(f.Calls))
 	}
 	u.ActiveState, u.SubState, u.Result = "active", "running", "success"

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -420,15 +421,41 @@ func newConfig(o *Options) (*config, error) {
 		return nil, errors.Join(errs...)
 	}
 
+	// A problem both colours share is reported once; one that only a
+	// colour's substitution causes names the colour.
+	perColour := map[Colour][]string{}
 	for _, col := range colours {
 		cc, err := resolveColour(o, col, optKeys)
 		if err != nil {
-			errs = append(errs, err)
+			perColour[col] = splitErrors(err)
 			continue
 		}
 		c.colour[col] = cc
 	}
+	for _, col := range colours {
+		for _, msg := range perColour[col] {
+			shared := slices.Contains(perColour[col.Other()], msg)
+			switch {
+			case !shared:
+				errs = append(errs, fmt.Errorf("%s (colour %s)", msg, col))
+			case col == Blue:
+				errs = append(errs, errors.New(msg))
+			}
+		}
+	}
 	return c, errors.Join(errs...)
+}
+
+// splitErrors lists the messages of an errors.Join.
+func splitErrors(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, splitErrors(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
 }
 
 // checkListen accepts what ListenStream= takes for TCP: PORT, IPv4:PORT or
@@ -497,7 +524,7 @@ func resolveColour(o *Options, col Colour, optKeys []string) (*colourConfig, err
 			err = checkLine(what, s)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%w (colour %s)", err, col))
+			errs = append(errs, err)
 		}
 		return s
 	}
@@ -507,7 +534,7 @@ func resolveColour(o *Options, col Colour, optKeys []string) (*colourConfig, err
 			err = checkPath(what, s)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%w (colour %s)", err, col))
+			errs = append(errs, err)
 		}
 		return s
 	}

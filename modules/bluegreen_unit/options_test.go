@@ -80,7 +80,7 @@ func TestConfigRejectsBadInput(t *testing.T) {
 			o.Command[0] = "/opt/{d}/webapp"
 			o.ColourVars.Blue["d"] = "../x"
 			o.ColourVars.Green["d"] = "g"
-		}, `must not contain ".." components (colour blue)`},
+		}, `command[0] "/opt/../x/webapp" must not contain ".." components (colour blue)`},
 		{"unclean path", func(o *Options) { o.WorkingDirectory = "/opt//webapp/" }, "is not a clean path"},
 		{"relative working dir", func(o *Options) { o.WorkingDirectory = "opt" }, "working_directory \"opt\" must be an absolute path"},
 		{"path with space", func(o *Options) { o.EnvironmentFiles = []string{"/etc/a b"} }, "must not contain spaces or quotes"},

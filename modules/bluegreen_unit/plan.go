@@ -258,7 +258,7 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		st := obs.units[n]
 		if f.exists && running(st) {
 			switch {
-			case strings.HasSuffix(n, ".socket"):
+			case strings.HasSuffix(n, ".socket") && !onlyServiceDiffers(c, n, f.content):
 				p.warnings = append(p.warnings, fmt.Sprintf("%s changed while it listens: its new listen settings apply when the socket unit restarts", n))
 			case n == tu && !p.flip:
 				p.warnings = append(p.warnings, fmt.Sprintf("%s changed while it runs: the running process keeps the previous definition until the colour is started again (flip to the other colour and back)", n))
@@ -387,6 +387,22 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	p.writeState = p.records() || obs.state == nil || obs.state.Strategy != c.strategy ||
 		obs.state.Active != p.target || !equalStrings(obs.state.Units, p.managedUnits)
 	return p, nil
+}
+
+// onlyServiceDiffers is true when a socket file on disk is what the module
+// renders for one colour or the other: only its Service= line changes.
+func onlyServiceDiffers(c *config, unit, content string) bool {
+	for _, so := range c.sockets {
+		if socketUnit(c.name, so.name) != unit {
+			continue
+		}
+		for _, col := range colours {
+			if renderSocket(c, so, col) == content {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func removeUnitSteps(n string, obs *observed) []step {

@@ -1,0 +1,510 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/health"
+	"github.com/chezlepro/sovereign/internal/lock"
+	"github.com/chezlepro/sovereign/internal/systemd"
+)
+
+// harness runs the module through the real runtime against a temporary
+// root, the systemd fake, and probes that pass while the probed colour's
+// unit runs and is marked healthy.
+type harness struct {
+	t        *testing.T
+	root     string
+	fake     *systemd.Fake
+	env      env
+	healthy  map[Colour]bool
+	connects atomic.Int32
+}
+
+func newHarness(t *testing.T) *harness {
+	root := t.TempDir()
+	h := &harness{t: t, root: root, healthy: map[Colour]bool{Blue: true, Green: true}}
+	for _, d := range []string{"units", "state", "lock", "sysctl", "opt/webapp/blue", "opt/webapp/green"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.fake = systemd.NewFake(filepath.Join(root, "units"))
+	os.WriteFile(filepath.Join(root, "migrate"), []byte("0\n"), 0o644)
+	h.env = env{
+		connect: func(ctx context.Context) (systemd.Manager, error) {
+			h.connects.Add(1)
+			return h.fake, nil
+		},
+		unitDir:     filepath.Join(root, "units"),
+		stateDir:    filepath.Join(root, "state"),
+		lockDir:     filepath.Join(root, "lock"),
+		sysctlDir:   filepath.Join(root, "sysctl"),
+		procMigrate: filepath.Join(root, "migrate"),
+		prober:      h.prober,
+		now:         time.Now,
+		sleep:       func(context.Context, time.Duration) error { return nil },
+	}
+	return h
+}
+
+type probeFunc func(ctx context.Context) health.Attempt
+
+func (f probeFunc) Probe(ctx context.Context) health.Attempt { return f(ctx) }
+
+// prober maps the health URL's port to the colour (9001 blue, 9002 green).
+func (h *harness) prober(c health.Check) health.Prober {
+	col := Blue
+	if strings.Contains(c.URL, ":9002") {
+		col = Green
+	}
+	return probeFunc(func(ctx context.Context) health.Attempt {
+		st, _ := h.fake.Status(ctx, serviceUnit("webapp", col))
+		switch {
+		case !running(st):
+			return health.Attempt{Detail: "connection refused"}
+		case !h.healthy[col]:
+			return health.Attempt{Status: 500, Detail: "status 500, want 200; body: broken"}
+		}
+		return health.Attempt{OK: true, Status: 200, Detail: "status 200"}
+	})
+}
+
+// args are the module arguments of a socket-strategy webapp.
+func args(extra map[string]any) map[string]any {
+	a := map[string]any{
+		"name":         "webapp",
+		"command":      []any{"/opt/webapp/{colour}/webapp", "--colour", "{colour}", "--health-listen", "127.0.0.1:{health_port}"},
+		"service_type": "notify",
+		"sockets":      []any{map[string]any{"name": "http", "listen": []any{"0.0.0.0:8080"}}},
+		"colour_vars":  map[string]any{"blue": map[string]any{"health_port": 9001}, "green": map[string]any{"health_port": 9002}},
+		"health":       map[string]any{"url": "http://127.0.0.1:{health_port}/healthz", "interval": 0.01, "timeout": 0.5, "successes": 2},
+	}
+	for k, v := range extra {
+		if v == nil {
+			delete(a, k)
+		} else {
+			a[k] = v
+		}
+	}
+	return a
+}
+
+type result map[string]any
+
+func (r result) str(k string) string { s, _ := r[k].(string); return s }
+func (r result) bool(k string) bool  { b, _ := r[k].(bool); return b }
+
+func (h *harness) run(a map[string]any, internal ...string) result {
+	h.t.Helper()
+	a = copyMap(a)
+	for _, k := range internal {
+		a["_ansible_"+k] = true
+	}
+	b, _ := json.Marshal(a)
+	path := filepath.Join(h.t.TempDir(), "args")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	var out bytes.Buffer
+	ansible.Execute(newModule(h.env), []string{"bluegreen_unit", path}, &out)
+	var r result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		h.t.Fatalf("module printed non-JSON: %v\n%s", err, out.String())
+	}
+	return r
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (h *harness) unitFile(name string) string {
+	b, err := os.ReadFile(filepath.Join(h.env.unitDir, name))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func (h *harness) state() *State {
+	st, err := readState(statePath(h.env.stateDir, "webapp"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}
+
+func (h *harness) unit(name string) systemd.UnitStatus {
+	st, _ := h.fake.Status(context.Background(), name)
+	return st
+}
+
+func (h *harness) mustOK(r result) {
+	h.t.Helper()
+	if r.bool("failed") {
+		h.t.Fatalf("module failed: %s", r.str("msg"))
+	}
+}
+
+func TestModuleFirstDeployThenIdempotent(t *testing.T) {
+	h := newHarness(t)
+	bin := filepath.Join(h.root, "opt/webapp/blue/webapp")
+	os.WriteFile(bin, []byte("binary v1"), 0o755)
+	a := args(map[string]any{"active": "blue", "command": []any{filepath.Join(h.root, "opt/webapp/{colour}/webapp")}})
+	r := h.run(a)
+	h.mustOK(r)
+	if !r.bool("changed") || r.str("active") != "blue" || !r.bool("flipped") || r.str("action") != "deploy" {
+		t.Fatalf("first deploy: %v", r)
+	}
+	want := []string{
+		"reload", "enable webapp-http.socket", "start webapp-http.socket", "start webapp-blue.service",
+		"enable webapp-blue.service", "reload",
+	}
+	if !reflect.DeepEqual(h.fake.Calls, want) {
+		t.Fatalf("calls %q", h.fake.Calls)
+	}
+	if !strings.Contains(h.unitFile("webapp-blue.service"), "ExecStart="+bin+"\n") ||
+		!strings.Contains(h.unitFile("webapp-http.socket"), "Service=webapp-blue.service") {
+		t.Fatal("unit files not written")
+	}
+	st := h.state()
+	if st.Active != Blue || len(st.History) != 1 || st.History[0].Outcome != "success" || st.History[0].Action != "deploy" {
+		t.Fatalf("state %+v", st)
+	}
+	if sum := sha256.Sum256([]byte("binary v1")); st.Colours[Blue].SHA256 != hex.EncodeToString(sum[:]) || st.Colours[Green].SHA256 != "" {
+		t.Fatalf("binary sha not recorded: %+v", st.Colours)
+	}
+	gate, _ := r["gate"].(map[string]any)
+	if gate["passed"] != true || gate["required_successes"] != float64(2) {
+		t.Fatalf("gate %v", gate)
+	}
+	if tm, _ := r["timings_ms"].(map[string]any); tm["total"] == nil || tm["gate"] == nil {
+		t.Fatalf("timings %v", r["timings_ms"])
+	}
+
+	h.fake.Reset()
+	r = h.run(a)
+	h.mustOK(r)
+	if r.bool("changed") || r.bool("flipped") || len(h.fake.Mutating()) != 0 {
+		t.Fatalf("second run changed something: %v calls %q", r, h.fake.Calls)
+	}
+	if r.str("msg") != "webapp: blue is active, nothing to change" {
+		t.Fatal(r.str("msg"))
+	}
+}
+
+func TestModuleFlipFlipBackRollback(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	h.fake.Reset()
+
+	r := h.run(args(map[string]any{"active": "green"}))
+	h.mustOK(r)
+	if !r.bool("flipped") || r.str("active") != "green" || r.str("previous") != "blue" || r.str("msg") != "flipped webapp from blue to green (flip)" {
+		t.Fatalf("flip: %v", r)
+	}
+	want := []string{"start webapp-green.service", "enable webapp-green.service", "disable webapp-blue.service", "reload", "stop webapp-blue.service"}
+	if !reflect.DeepEqual(h.fake.Calls, want) {
+		t.Fatalf("flip calls %q", h.fake.Calls)
+	}
+	if b, g := h.unit("webapp-blue.service"), h.unit("webapp-green.service"); running(b) || b.Enabled() || !running(g) || !g.Enabled() {
+		t.Fatalf("after flip blue %+v green %+v", b, g)
+	}
+	if !strings.Contains(h.unitFile("webapp-http.socket"), "Service=webapp-green.service") {
+		t.Fatal("socket still activates blue")
+	}
+	units, _ := r["units"].(map[string]any)
+	if g, _ := units["green"].(map[string]any); g["active_state"] != "active" {
+		t.Fatalf("units in result are not fresh: %v", units)
+	}
+
+	r = h.run(args(map[string]any{"active": "blue"}))
+	h.mustOK(r)
+	if r.str("active") != "blue" || r.str("previous") != "green" {
+		t.Fatalf("flip back: %v", r)
+	}
+	r = h.run(args(map[string]any{"action": "rollback"}))
+	h.mustOK(r)
+	if r.str("active") != "green" || r.str("action") != "rollback" || !r.bool("changed") {
+		t.Fatalf("rollback: %v", r)
+	}
+	r = h.run(args(map[string]any{"action": "flip"}))
+	h.mustOK(r)
+	if r.str("active") != "blue" || r.str("action") != "flip" {
+		t.Fatalf("action flip: %v", r)
+	}
+	st := h.state()
+	var seq []string
+	for _, e := range st.History {
+		seq = append(seq, e.Action+":"+string(e.From)+">"+string(e.To)+":"+e.Outcome)
+	}
+	if want := []string{"deploy:>blue:success", "flip:blue>green:success", "flip:green>blue:success", "rollback:blue>green:success", "flip:green>blue:success"}; !reflect.DeepEqual(seq, want) {
+		t.Fatalf("history %q", seq)
+	}
+	q := h.run(map[string]any{"name": "webapp", "state": "query"})
+	h.mustOK(q)
+	if q.bool("changed") || q.str("active") != "blue" || q.str("previous") != "green" || len(q["history"].([]any)) != 5 {
+		t.Fatalf("query: %v", q)
+	}
+}
+
+func TestModuleGateFailureLeavesOldColour(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	socketBefore := h.unitFile("webapp-http.socket")
+	h.healthy[Green] = false
+	h.fake.JournalLines["webapp-green.service"] = []string{"webapp[42]: colour=green health broken on purpose"}
+	h.fake.Reset()
+
+	r := h.run(args(map[string]any{"active": "green"}))
+	if !r.bool("failed") {
+		t.Fatalf("gate failure not reported: %v", r)
+	}
+	msg := r.str("msg")
+	for _, want := range []string{
+		`flip of webapp to green failed at step "gate webapp-green.service: health gate before traffic moves"`,
+		"health gate http http://127.0.0.1:9002/healthz: no 2 consecutive successes within 500ms; last attempt: status 500",
+		"Then: stop webapp-green.service",
+		"Traffic never moved: webapp-blue.service stays active and was not touched",
+		"Last journal lines of webapp-green.service:\nwebapp[42]: colour=green health broken on purpose",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("msg lacks %q:\n%s", want, msg)
+		}
+	}
+	if want := []string{"start webapp-green.service", "stop webapp-green.service", "journal webapp-green.service"}; !reflect.DeepEqual(h.fake.Calls, want) {
+		t.Fatalf("calls %q: the old colour must not be touched", h.fake.Calls)
+	}
+	if b, g := h.unit("webapp-blue.service"), h.unit("webapp-green.service"); !running(b) || !b.Enabled() || running(g) || g.Enabled() {
+		t.Fatalf("blue %+v green %+v", b, g)
+	}
+	if h.unitFile("webapp-http.socket") != socketBefore {
+		t.Fatal("the socket was rewritten although the gate failed")
+	}
+	if r.str("active") != "blue" || r.bool("flipped") || r.bool("changed") != true {
+		t.Fatalf("result %v", r)
+	}
+	gate, _ := r["gate"].(map[string]any)
+	if gate["passed"] != false {
+		t.Fatalf("gate %v", gate)
+	}
+	st := h.state()
+	last := st.History[len(st.History)-1]
+	if st.Active != Blue || last.Outcome != "failed" || !strings.Contains(last.Reason, "no 2 consecutive successes") {
+		t.Fatalf("state %+v", st)
+	}
+	// The next run retries the flip (it is still asked for) and succeeds
+	// once green is fixed.
+	h.healthy[Green] = true
+	h.mustOK(h.run(args(map[string]any{"active": "green"})))
+	if h.state().Active != Green {
+		t.Fatal("retry did not flip")
+	}
+}
+
+func TestModuleCrashOnStartAbortsGate(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	h.fake.DiesAfterStart["webapp-green.service"] = true
+	a := args(map[string]any{"active": "green"})
+	a["health"].(map[string]any)["timeout"] = 30
+	start := time.Now()
+	r := h.run(a)
+	if !r.bool("failed") || !strings.Contains(r.str("msg"), "aborted: webapp-green.service is failed (failed), result exit-code, exit status 2") {
+		t.Fatalf("crash on start: %v", r.str("msg"))
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("a crashed unit must end the gate at once, not after its 30s timeout")
+	}
+	if !running(h.unit("webapp-blue.service")) {
+		t.Fatal("blue stopped")
+	}
+}
+
+func TestModuleStartJobFailure(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	h.fake.StartResult["webapp-green.service"] = "timeout"
+	r := h.run(args(map[string]any{"active": "green"}))
+	if !r.bool("failed") || !strings.Contains(r.str("msg"), `start job for webapp-green.service finished with result "timeout"`) {
+		t.Fatalf("%v", r.str("msg"))
+	}
+	if r["gate"] != nil {
+		t.Fatal("no gate ran")
+	}
+}
+
+func TestModuleExclusiveReportsDowntimeAndRestoresOld(t *testing.T) {
+	h := newHarness(t)
+	ex := map[string]any{"strategy": "exclusive", "sockets": nil}
+	a := args(ex)
+	a["active"] = "blue"
+	h.mustOK(h.run(a))
+	a["active"] = "green"
+	r := h.run(a)
+	h.mustOK(r)
+	tm, _ := r["timings_ms"].(map[string]any)
+	if _, ok := tm["downtime"]; !ok {
+		t.Fatalf("exclusive flip must report downtime: %v", tm)
+	}
+	h.healthy[Blue] = false
+	h.fake.Reset()
+	a["active"] = "blue"
+	r = h.run(a)
+	if !r.bool("failed") || !strings.Contains(r.str("msg"), "webapp-green.service was started again and stays active") {
+		t.Fatalf("%v", r.str("msg"))
+	}
+	if want := []string{"stop webapp-green.service", "start webapp-blue.service", "stop webapp-blue.service", "start webapp-green.service", "journal webapp-blue.service"}; !reflect.DeepEqual(h.fake.Calls, want) {
+		t.Fatalf("calls %q", h.fake.Calls)
+	}
+	if !running(h.unit("webapp-green.service")) {
+		t.Fatal("green was not restored")
+	}
+}
+
+func TestModuleCheckModePredictsRealRun(t *testing.T) {
+	h := newHarness(t)
+	steps := func(r result) []any { s, _ := r["steps"].([]any); return s }
+	for _, a := range []map[string]any{
+		args(map[string]any{"active": "blue"}),
+		args(map[string]any{"active": "blue"}),
+		args(map[string]any{"active": "green"}),
+		args(map[string]any{"action": "rollback"}),
+	} {
+		h.fake.Reset()
+		filesBefore := listFiles(t, h.root)
+		check := h.run(a, "check_mode", "diff")
+		h.mustOK(check)
+		if len(h.fake.Mutating()) != 0 || !reflect.DeepEqual(listFiles(t, h.root), filesBefore) {
+			t.Fatalf("check mode changed something: calls %q", h.fake.Calls)
+		}
+		real := h.run(a)
+		h.mustOK(real)
+		for _, k := range []string{"changed", "active", "previous", "flipped", "action"} {
+			if !reflect.DeepEqual(check[k], real[k]) {
+				t.Errorf("%v: check mode predicted %s=%v, the real run gave %v", a["active"], k, check[k], real[k])
+			}
+		}
+		if !reflect.DeepEqual(steps(check), steps(real)) {
+			t.Errorf("check mode steps %q\nreal steps %q", steps(check), steps(real))
+		}
+		if check.bool("changed") && !strings.HasPrefix(check.str("msg"), "would have ") {
+			t.Errorf("check msg %q", check.str("msg"))
+		}
+	}
+}
+
+func TestModuleCheckModeDiff(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(args(map[string]any{"active": "blue"}), "check_mode", "diff")
+	d, _ := r["diff"].([]any)
+	if len(d) != 4 {
+		t.Fatalf("want the active colour and three unit files in the diff, got %v", r["diff"])
+	}
+	first := d[0].(map[string]any)
+	if first["before"] != "active: none\n" || first["after"] != "active: blue\n" {
+		t.Fatalf("active diff %v", first)
+	}
+	sock := d[3].(map[string]any)
+	if sock["before"] != "" || !strings.Contains(sock["after"].(string), "Service=webapp-blue.service") || !strings.HasSuffix(sock["before_header"].(string), "units/webapp-http.socket") {
+		t.Fatalf("socket diff %v", sock)
+	}
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	r = h.run(args(map[string]any{"active": "green"}), "check_mode", "diff")
+	d, _ = r["diff"].([]any)
+	if len(d) != 2 {
+		t.Fatalf("flip diff %v", d)
+	}
+	sock = d[1].(map[string]any)
+	if !strings.Contains(sock["before"].(string), "Service=webapp-blue.service") || !strings.Contains(sock["after"].(string), "Service=webapp-green.service") {
+		t.Fatalf("flip socket diff %v", sock)
+	}
+}
+
+func listFiles(t *testing.T, root string) []string {
+	var out []string
+	filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			out = append(out, p+"="+string(b))
+		}
+		return nil
+	})
+	return out
+}
+
+func TestModuleBadInputWritesNothing(t *testing.T) {
+	for name, a := range map[string]map[string]any{
+		"injection":     args(map[string]any{"active": "blue", "environment": map[string]any{"A": "1\nExecStartPre=/bin/sh -c id"}}),
+		"bad name":      args(map[string]any{"active": "blue", "name": "../../etc/passwd"}),
+		"bad colour":    args(map[string]any{"active": "purple"}),
+		"relative path": args(map[string]any{"active": "blue", "working_directory": "opt/webapp"}),
+		"both":          args(map[string]any{"active": "blue", "action": "flip"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			before := listFiles(t, h.root)
+			r := h.run(a)
+			if !r.bool("failed") || r.str("msg") == "" {
+				t.Fatalf("%v", r)
+			}
+			if h.connects.Load() != 0 || len(h.fake.Calls) != 0 || !reflect.DeepEqual(listFiles(t, h.root), before) {
+				t.Fatalf("bad input reached systemd or the disk: %q", h.fake.Calls)
+			}
+		})
+	}
+	h := newHarness(t)
+	r := h.run(args(map[string]any{"active": "blue", "environment": map[string]any{"A": "1\nExecStartPre=/bin/sh"}}))
+	if want := "invalid options, nothing was changed: environment.A contains a control character ('\\n' at byte 1): unit file values must be one line"; r.str("msg") != want {
+		t.Fatalf("msg %q\nwant %q", r.str("msg"), want)
+	}
+}
+
+func TestModuleLockTimeout(t *testing.T) {
+	h := newHarness(t)
+	lk, err := lock.Acquire(context.Background(), filepath.Join(h.env.lockDir, "bluegreen-webapp.lock"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Release()
+	r := h.run(args(map[string]any{"active": "blue", "lock_timeout": 0.2}))
+	if !r.bool("failed") || !strings.Contains(r.str("msg"), "another run is changing webapp (a flip in progress?): gave up after lock_timeout=200ms") {
+		t.Fatalf("%v", r.str("msg"))
+	}
+	if len(h.fake.Mutating()) != 0 {
+		t.Fatalf("calls without the lock: %q", h.fake.Calls)
+	}
+	// Check mode and query do not wait for the lock.
+	if r := h.run(args(map[string]any{"active": "blue"}), "check_mode"); r.bool("failed") {
+		t.Fatalf("check mode: %v", r.str("msg"))
+	}
+}
+
+func TestModuleAbsent(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	r := h.run(map[string]any{"name": "webapp", "state": "absent"})
+	h.mustOK(r)
+	if !r.bool("changed") || h.unitFile("webapp-blue.service") != "" || h.unitFile("webapp-http.socket") != "" || h.state() != nil {
+		t.Fatalf("absent: %v", r)
+	}
+	if r := h.run(map[string]any{"name": "webapp", "state": "absent"}); r.bool("changed") {
+		t.Fatalf("absent twice: %v", r)
+	}
+}
