@@ -22,7 +22,7 @@ func baseOptions() *Options {
 			Blue:  map[string]any{"health_port": int64(9001)},
 			Green: map[string]any{"health_port": int64(9002)},
 		},
-		Health: &Health{URL: "http://127.0.0.1:{health_port}/healthz", Status: 200, Interval: 0.5, Timeout: 30, AttemptTimeout: 2, Successes: 3},
+		Health:           &Health{URL: "http://127.0.0.1:{health_port}/healthz", Status: 200, Interval: 0.5, Timeout: 30, AttemptTimeout: 2, Successes: 3},
 		ReuseportMigrate: true, LockTimeout: 60, HistorySize: 20, JournalLines: 30,
 	}
 }
