@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -138,7 +139,8 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	for _, k := range sortedKeys(set) {
 		fmt.Fprintf(logf, "# env: %s=%s\n", k, set[k])
 	}
-	logf.Sync()
+	// Only what the build prints is diagnosed, not this header.
+	headerEnd, _ := logf.Seek(0, io.SeekCurrent)
 
 	if rc.Kind == "command" {
 		// A declared output left by an earlier build must not pass for this
@@ -163,14 +165,15 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	if pr.Err != nil {
 		what := statusText(pr.Err)
 		diag := ""
-		if b, err := os.ReadFile(logPath); err == nil {
-			diag = diagnose(string(b), iso)
-		}
-		if diag == "" && rc.Kind == "command" {
-			// A make target that runs go trips on the same offline problems.
-			if err := preflight(o.Dest, workdir, out.goVer, rc.Offline); err != nil && !errors.Is(err, errNoGoMod) {
+		if rc.Kind == "command" && rc.Offline {
+			// A make target that runs go trips on the same offline
+			// problems; the checks name them more precisely than go does.
+			if err := preflight(o.Dest, workdir, out.goVer, true); err != nil && !errors.Is(err, errNoGoMod) {
 				diag = err.Error()
 			}
+		}
+		if b, err := os.ReadFile(logPath); err == nil && diag == "" && int64(len(b)) >= headerEnd {
+			diag = diagnose(string(b[headerEnd:]), iso)
 		}
 		return failBuild(st, obs.Key, logPath, what, diag, out)
 	}

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseGoMod(t *testing.T) {
+	m, err := parseGoMod([]byte(`// a comment
+module "github.com/traefik/traefik/v3"
+
+go 1.24.0
+
+toolchain go1.24.4
+
+require github.com/a/b v1.2.3 // indirect
+
+require (
+	github.com/c/d v0.1.0
+	golang.org/x/sys v0.27.0 // indirect
+)
+
+replace github.com/a/b => ../b
+
+exclude (
+	github.com/e/f v1.0.0
+)
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Module != "github.com/traefik/traefik/v3" || m.Go != "1.24.0" || m.Toolchain != "go1.24.4" {
+		t.Fatalf("directives: %+v", m)
+	}
+	want := []modVersion{{"github.com/a/b", "v1.2.3"}, {"github.com/c/d", "v0.1.0"}, {"golang.org/x/sys", "v0.27.0"}}
+	if len(m.Requires) != len(want) {
+		t.Fatalf("requires %v, want %v", m.Requires, want)
+	}
+	for i := range want {
+		if m.Requires[i] != want[i] {
+			t.Errorf("require %d = %v, want %v", i, m.Requires[i], want[i])
+		}
+	}
+	if _, err := parseGoMod([]byte("module x\ngo\n")); err == nil {
+		t.Error("a go directive without a version must be an error")
+	}
+}
+
+func TestCheckVendor(t *testing.T) {
+	m := goMod{Go: "1.22", Requires: []modVersion{{"example.com/greet", "v1.0.0"}, {"golang.org/x/sys", "v0.27.0"}}}
+	good := "# example.com/greet v1.0.0\n## explicit; go 1.22\nexample.com/greet\n# golang.org/x/sys v0.27.0\n## explicit; go 1.18\ngolang.org/x/sys/unix\n"
+	cases := []struct {
+		name    string
+		m       goMod
+		txt     []byte
+		wantErr error
+		wantMsg string
+	}{
+		{"consistent", m, []byte(good), nil, ""},
+		{"no requirements need no vendor", goMod{Go: "1.22"}, nil, nil, ""},
+		{"no vendor dir", m, nil, ErrNoVendor, "go.mod requires 2 module(s) (example.com/greet, golang.org/x/sys)"},
+		{"wrong version", m, []byte(strings.Replace(good, "greet v1.0.0", "greet v1.0.1", 1)), ErrInconsistentVend, "example.com/greet is required at v1.0.0 but vendored at v1.0.1"},
+		{"missing module", m, []byte("# example.com/greet v1.0.0\n## explicit\n"), ErrInconsistentVend, "golang.org/x/sys v0.27.0 is required but not vendored"},
+		{"not explicit", m, []byte(strings.Replace(good, "## explicit; go 1.18\n", "", 1)), ErrInconsistentVend, "does not mark it explicit"},
+		{"extra explicit", goMod{Go: "1.22", Requires: m.Requires[:1]}, []byte(good), ErrInconsistentVend, "golang.org/x/sys is vendored as explicit but go.mod does not require it"},
+		{"replacement without version", goMod{Go: "1.22", Requires: m.Requires[:1]}, []byte("# example.com/greet => ../greet\n## explicit\n"), nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := checkVendor("/src", c.m, c.txt)
+			if c.wantErr == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, c.wantErr) || !strings.Contains(err.Error(), c.wantMsg) {
+				t.Fatalf("got %v, want %v containing %q", err, c.wantErr, c.wantMsg)
+			}
+		})
+	}
+}
+
+func TestCheckToolchain(t *testing.T) {
+	cases := []struct {
+		goLine, local string
+		tooOld        bool
+	}{
+		{"1.22", "go1.26.8", false},
+		{"1.26.8", "go1.26.8", false},
+		{"1.26", "go1.26.0", false},
+		{"1.27", "go1.26.8", true},
+		{"1.26.9", "go1.26.8", true},
+		{"1.27rc1", "go1.26.8", true},
+		{"", "go1.26.8", false},
+	}
+	for _, c := range cases {
+		err := checkToolchain("/src", goMod{Go: c.goLine, Toolchain: "go1.99.1"}, c.local)
+		if got := errors.Is(err, ErrToolchainTooOld); got != c.tooOld {
+			t.Errorf("go %q with %s: too old = %v (%v), want %v", c.goLine, c.local, got, err, c.tooOld)
+		}
+		if c.tooOld && !strings.Contains(err.Error(), "asks for go >= "+c.goLine) {
+			t.Errorf("message does not say what go.mod asks for: %v", err)
+		}
+	}
+}
+
+func TestParseLsRemote(t *testing.T) {
+	out := "aaaa\trefs/heads/main\nbbbb\trefs/tags/v1\ncccc\trefs/tags/v1^{}\ndddd\trefs/tags/light\neeee\trefs/heads/v1\n"
+	cases := []struct {
+		version              string
+		kind, object, commit string
+		warn                 bool
+	}{
+		{"v1", kindTag, "bbbb", "cccc", true},
+		{"light", kindTag, "dddd", "dddd", false},
+		{"main", kindBranch, "aaaa", "aaaa", false},
+		{"refs/heads/v1", kindBranch, "eeee", "eeee", false},
+		{"refs/tags/v1", kindTag, "bbbb", "cccc", false},
+	}
+	for _, c := range cases {
+		r, w, err := parseLsRemote(c.version, out)
+		if err != nil {
+			t.Fatalf("%s: %v", c.version, err)
+		}
+		if r.Kind != c.kind || r.Object != c.object || r.Commit != c.commit || (len(w) > 0) != c.warn {
+			t.Errorf("%s: got %+v warnings %v", c.version, r, w)
+		}
+	}
+	if _, _, err := parseLsRemote("nope", out); !errors.Is(err, ErrUnknownVersion) {
+		t.Errorf("unknown version: %v", err)
+	}
+}
+
+func TestParseStatusZ(t *testing.T) {
+	got := parseStatusZ(" M main.go\x00?? new.txt\x00R  b.go\x00a.go\x00")
+	want := []string{"M main.go", "?? new.txt", "R b.go"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if len(parseStatusZ("")) != 0 {
+		t.Fatal("clean tree must give no entries")
+	}
+}
+
+func validOptions() *Options {
+	return &Options{
+		Repo: "git://forge/traefik.git", Version: "v1", Dest: "/src/traefik/blue", Store: "/var/lib/builds",
+		Update: true, Verify: "none", Package: ".", Ldflags: defaultLdflags, Timeout: 60, Offline: true,
+		Isolation: "auto", Keep: 5, LockTimeout: 1,
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(o *Options)
+		want   string // "" = valid
+	}{
+		{"defaults", func(o *Options) {}, ""},
+		{"relative dest", func(o *Options) { o.Dest = "src" }, "dest must be an absolute path"},
+		{"store in dest", func(o *Options) { o.Store = "/src/traefik/blue/out" }, "must not be inside the work tree"},
+		{"bad version", func(o *Options) { o.Version = "v1 --upload-pack=x" }, "not a valid tag"},
+		{"option-like version", func(o *Options) { o.Version = "--all" }, "not a valid tag"},
+		{"chdir escapes", func(o *Options) { o.Chdir = "../green" }, "chdir must be a path inside"},
+		{"command without artifacts", func(o *Options) { o.Command = []string{"make", "binary"} }, "needs artifacts"},
+		{"artifacts with go recipe", func(o *Options) { o.Artifacts = []string{"x"} }, "artifacts is only for a command recipe"},
+		{"go options with command", func(o *Options) {
+			o.Command, o.Artifacts, o.Tags = []string{"make"}, []string{"dist/x"}, []string{"netgo"}
+		}, "tags only apply to the Go recipe"},
+		{"same artifact names", func(o *Options) {
+			o.Command, o.Artifacts = []string{"make"}, []string{"a/x", "b/x"}
+		}, "share the file name x"},
+		{"unknown placeholder", func(o *Options) { o.VersionVars = map[string]string{"main.v": "{date}"} }, "unknown placeholder {date}"},
+		{"verify without keyring", func(o *Options) { o.Verify = "tag" }, "needs keyring"},
+		{"keyring without verify", func(o *Options) { o.Keyring = "/k" }, "verify_signature is none"},
+		{"offline GOPROXY", func(o *Options) { o.Env = map[string]string{"GOPROXY": "https://proxy.golang.org"} }, "contradicts offline"},
+		{"offline -mod=mod", func(o *Options) { o.Env = map[string]string{"GOFLAGS": "-mod=mod"} }, "contradicts offline"},
+		{"online GOPROXY ok", func(o *Options) { o.Offline = false; o.Env = map[string]string{"GOPROXY": "direct"} }, ""},
+		{"bad env name", func(o *Options) { o.Env = map[string]string{"A-B": "x"} }, "not a valid environment variable"},
+		{"keep 0", func(o *Options) { o.Keep = 0 }, "keep must be at least 1"},
+		{"package pattern", func(o *Options) { o.Package = "./..." }, "one main package"},
+		{"bad name", func(o *Options) { o.Name = "../x" }, "plain file name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := validOptions()
+			c.change(o)
+			err := o.validate()
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestDefaultName(t *testing.T) {
+	cases := []struct {
+		repo, pkg string
+		command   []string
+		artifacts []string
+		want      string
+	}{
+		{"git://forge/traefik.git", ".", nil, nil, "traefik"},
+		{"https://forge/x/traefik.git/", "./cmd/traefik", nil, nil, "traefik"},
+		{"git@forge:webapp", ".", nil, nil, "webapp"},
+		{"/srv/git/tools.git", ".", []string{"make"}, []string{"dist/agent"}, "agent"},
+	}
+	for _, c := range cases {
+		o := validOptions()
+		o.Repo, o.Package, o.Command, o.Artifacts = c.repo, c.pkg, c.command, c.artifacts
+		if err := o.validate(); err != nil {
+			t.Fatal(err)
+		}
+		if o.Name != c.want {
+			t.Errorf("%s %s: name %q, want %q", c.repo, c.pkg, o.Name, c.want)
+		}
+	}
+}
+
+func TestRecipeHashAndChanges(t *testing.T) {
+	o := validOptions()
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	a := newRecipe(o, "go1.26.8")
+	if a.hash() != newRecipe(o, "go1.26.8").hash() {
+		t.Fatal("the same options must give the same hash")
+	}
+	o2 := *o
+	o2.GOARCH = "arm64"
+	b := newRecipe(&o2, "go1.26.9")
+	if a.hash() == b.hash() {
+		t.Fatal("a different arch and toolchain must change the hash")
+	}
+	ch := strings.Join(recipeChanges(a, b), ", ")
+	if !strings.Contains(ch, `goarch ("`+o.GOARCH+`" -> "arm64")`) || !strings.Contains(ch, `go_version ("go1.26.8" -> "go1.26.9")`) {
+		t.Fatalf("changes: %s", ch)
+	}
+	// {version} only counts when a version var uses it: a branch and a tag
+	// at the same commit share a build otherwise.
+	o3 := *o
+	o3.Version = "main"
+	if newRecipe(&o3, "go1.26.8").hash() != a.hash() {
+		t.Fatal("the version must not be part of the recipe when no version var uses it")
+	}
+	o3.VersionVars = map[string]string{"main.version": "{version}"}
+	o4 := o3
+	o4.Version = "v1"
+	if newRecipe(&o3, "go1.26.8").hash() == newRecipe(&o4, "go1.26.8").hash() {
+		t.Fatal("the version must be part of the recipe when a version var uses it")
+	}
+}
+
+func TestLdflagsAndArgv(t *testing.T) {
+	r := recipe{Kind: "go", Package: "./cmd/traefik", Output: "traefik", Ldflags: "-s -w", Tags: []string{"a", "b"},
+		VersionVars: map[string]string{"pkg/version.Version": "{version}", "pkg/version.BuildDate": "{commit_time}", "pkg/version.Codename": "le pro"}}
+	v := buildVars{Version: "v3.7.9", Commit: "0123456789abcdef0123456789abcdef01234567", CommitTime: time.Unix(0, 0)}
+	got := r.ldflagsFor(v)
+	want := "-s -w -X pkg/version.BuildDate=1970-01-01T00:00:00Z -X 'pkg/version.Codename=le pro' -X pkg/version.Version=v3.7.9 -buildid="
+	if got != want {
+		t.Fatalf("ldflags\n got %s\nwant %s", got, want)
+	}
+	argv := r.argv("/go/bin/go", "/out", v)
+	if strings.Join(argv, " ") != "/go/bin/go build -trimpath -ldflags "+want+" -tags a,b -o /out/traefik ./cmd/traefik" {
+		t.Fatalf("argv %q", argv)
+	}
+	if quoteFlag(`a='b'`) != `"a='b'"` {
+		t.Fatalf("single quotes must be carried in double quotes: %s", quoteFlag(`a='b'`))
+	}
+}
+
+func TestBuildEnv(t *testing.T) {
+	r := recipe{Offline: true, GOOS: "linux", GOARCH: "arm64", Env: map[string]string{"GOFLAGS": "-tags=x", "VERSION": "1"}}
+	inherited := []string{"PATH=/usr/bin", "HOME=/root", "GOFLAGS=-mod=mod", "GOPROXY=https://proxy", "GOCACHE=/c", "CGO_CFLAGS=-O3", "GOAMD64=v3", "SOURCE_DATE_EPOCH=1"}
+	full, set := r.buildEnv(inherited, "/usr/local/go/bin/go", "/store", time.Unix(1700000000, 0))
+	env := map[string]string{}
+	for _, kv := range full {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, dup := env[k]; dup {
+			t.Fatalf("duplicate %s", k)
+		}
+		env[k] = v
+	}
+	want := map[string]string{
+		"GOFLAGS": "-mod=vendor -tags=x", "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOOS": "linux", "GOARCH": "arm64",
+		"CGO_ENABLED": "0", "SOURCE_DATE_EPOCH": "1700000000", "VERSION": "1", "GOCACHE": "/c", "HOME": "/root",
+		"PATH": "/usr/local/go/bin:/usr/bin",
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s=%q, want %q", k, env[k], v)
+		}
+	}
+	for _, k := range []string{"CGO_CFLAGS", "GOAMD64"} {
+		if _, ok := env[k]; ok {
+			t.Errorf("inherited %s must be dropped", k)
+		}
+	}
+	if set["GOPROXY"] != "off" || set["VERSION"] != "1" || set["PATH"] != "" {
+		t.Errorf("recorded env: %v", set)
+	}
+	// No HOME and no GOCACHE: the go command would refuse to build.
+	full, _ = recipe{}.buildEnv([]string{"PATH=/bin"}, "", "/store", time.Unix(0, 0))
+	if !strings.Contains(strings.Join(full, " "), "GOCACHE=/store/.gocache") {
+		t.Errorf("no cache set without HOME: %v", full)
+	}
+}
+
+func TestPruneSelect(t *testing.T) {
+	entries := []*manifest{{Key: "e"}, {Key: "d"}, {Key: "c"}, {Key: "b"}, {Key: "a"}} // newest first
+	cases := []struct {
+		keep    int
+		current string
+		want    string
+	}{
+		{5, "e", ""},
+		{2, "e", "c b a"},
+		{1, "e", "d c b a"},
+		{2, "a", "d c b"}, // the current build is kept even when it is the oldest
+		{3, "x", "c b a"}, // x is not listed yet: it counts as one kept
+	}
+	for _, c := range cases {
+		if got := strings.Join(pruneSelect(entries, c.keep, c.current), " "); got != c.want {
+			t.Errorf("keep %d current %s: drop %q, want %q", c.keep, c.current, got, c.want)
+		}
+	}
+}
+
+func TestDiagnose(t *testing.T) {
+	cases := []struct{ log, want string }{
+		{"go: inconsistent vendoring in /src:\n\texample.com/greet@v1.0.0: is explicitly required", "inconsistent vendoring"},
+		{"go: go.mod requires go >= 1.99 (running go 1.26.8; GOTOOLCHAIN=local)", "toolchain is older"},
+		{"main.go:5:2: cannot find module providing package example.com/greet: import lookup disabled by -mod=vendor", "not vendored"},
+		{"go: example.com/greet@v1.0.0: module lookup disabled by GOPROXY=off", "not vendored"},
+		{"fatal: unable to access 'https://forge/x.git/': Could not resolve host: forge", "tried to reach the network (isolation: netns)"},
+		{"bash: connect: Network is unreachable", "tried to reach the network"},
+		{"main.go:3: syntax error", ""},
+	}
+	for _, c := range cases {
+		got := diagnose(c.log, "netns")
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("log %q: diagnosis %q, want %q", c.log, got, c.want)
+		}
+	}
+}
+
+func TestGPGStatus(t *testing.T) {
+	good := "[GNUPG:] NEWSIG\n[GNUPG:] KEY_CONSIDERED ABCD 0\n[GNUPG:] GOODSIG 1234ABCD Release <rel@forge>\n[GNUPG:] VALIDSIG ABCDEF0123456789 2026-01-01 0 4 0 22 8 00 ABCDEF0123456789\n[GNUPG:] TRUST_UNDEFINED 0 pgp\n"
+	s := parseGPGStatus(good)
+	if s.Fingerprint != "ABCDEF0123456789" || s.Signer != "Release <rel@forge>" {
+		t.Fatalf("good signature: %+v", s)
+	}
+	cases := []struct{ status, want string }{
+		{"[GNUPG:] NEWSIG\n[GNUPG:] ERRSIG 1234ABCD 22 8 00 1700000000 9 -\n[GNUPG:] NO_PUBKEY 1234ABCD\n", "not in the keyring"},
+		{"[GNUPG:] BADSIG 1234ABCD Release\n", "bad signature"},
+		{"[GNUPG:] EXPKEYSIG 1234ABCD Release\n[GNUPG:] VALIDSIG ABCD\n", "expired"},
+		{"[GNUPG:] REVKEYSIG 1234ABCD Release\n", "revoked"},
+		{"", "not signed"},
+		{"error: no signature found\n", "not signed"},
+	}
+	for _, c := range cases {
+		if parseGPGStatus(c.status).Fingerprint != "" {
+			t.Errorf("%q must not count as a good signature", c.status)
+		}
+		if got := explainGPGStatus(c.status); !strings.Contains(got, c.want) {
+			t.Errorf("%q: %q, want %q", c.status, got, c.want)
+		}
+	}
+}
+
+func TestChooseIsolation(t *testing.T) {
+	ok := func() error { return nil }
+	denied := func() error { return errors.New("operation not permitted") }
+	cases := []struct {
+		isolation string
+		offline   bool
+		probe     func() error
+		want      string
+		fails     bool
+	}{
+		{"auto", true, ok, isoNetns, false},
+		{"auto", true, denied, isoNone, false},
+		{"auto", false, ok, isoNone, false},
+		{"netns", true, ok, isoNetns, false},
+		{"netns", false, ok, isoNetns, false},
+		{"netns", true, denied, "", true},
+		{"none", true, ok, isoNone, false},
+	}
+	for _, c := range cases {
+		got, detail, err := chooseIsolation(c.isolation, c.offline, c.probe)
+		if (err != nil) != c.fails || got != c.want {
+			t.Errorf("%s offline=%v: %q %q %v", c.isolation, c.offline, got, detail, err)
+		}
+		if got == isoNone && c.probe != nil && c.isolation == "auto" && c.offline && !strings.Contains(detail, "operation not permitted") {
+			t.Errorf("a fallback must say why: %q", detail)
+		}
+	}
+}
