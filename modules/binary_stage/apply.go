@@ -52,14 +52,14 @@ func apply(ctx context.Context, s *spec, o *observed, p *plan) (*outcome, error)
 	switch {
 	case p.Stage:
 		if err := stageRelease(ctx, s, p); err != nil {
-			return out, keptSlot(err, p)
+			return out, keptSlot(diskFull(s, err), p)
 		}
 	case p.Repair != "":
 		if err := writeBinary(ctx, s, p.ReleasePath); err != nil {
-			return out, keptSlot(err, p)
+			return out, keptSlot(diskFull(s, err), p)
 		}
 		if err := writeMeta(p.ReleasePath, s, now()); err != nil {
-			return out, keptSlot(err, p)
+			return out, keptSlot(diskFull(s, err), p)
 		}
 	case len(p.FixAttrs) > 0:
 		if err := setAttrs(s, filepath.Join(p.ReleasePath, s.Binary), nil); err != nil {
@@ -187,11 +187,11 @@ func writeBinary(ctx context.Context, s *spec, dir string) error {
 			return fmt.Errorf("internal error: fsutil.WriteAtomic handed a %T, not a file", w)
 		}
 		if _, err := fillFromSource(ctx, s, f); err != nil {
-			return diskFull(s, err)
+			return err
 		}
 		fault("after-temp-write")
 		if err := f.Sync(); err != nil {
-			return diskFull(s, fmt.Errorf("fsync: %w", err))
+			return fmt.Errorf("fsync: %w", err)
 		}
 		fault("after-fsync")
 		// Verified means: the bytes now in the staged file, read back.
@@ -240,13 +240,17 @@ func setAttrs(s *spec, path string, f *os.File) error {
 	return writeCaps(path, s.Caps)
 }
 
-// diskFull names the usual cause of a failed write plainly.
+// diskFull names the usual cause of a failed write plainly, first.
 func diskFull(s *spec, err error) error {
-	if errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("no space left on the filesystem of %s while staging %s: %w", s.ReleasesDir, s.Binary, err)
+	size := "its size unknown"
+	if n := max(s.Size, s.SrcSize); n >= 0 {
+		size = fmt.Sprintf("%d bytes", n)
 	}
-	if errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("disk quota exceeded on %s while staging %s: %w", s.ReleasesDir, s.Binary, err)
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("no space left on the filesystem of %s for %s (%s): %w", s.ReleasesDir, s.Binary, size, err)
+	case errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("disk quota exceeded on %s for %s (%s): %w", s.ReleasesDir, s.Binary, size, err)
 	}
 	return err
 }
