@@ -78,12 +78,46 @@ func (m *masker) mask(v any) any {
 	return v
 }
 
+// maskString replaces, in one pass over the original text, every stretch
+// covered by an occurrence of any secret with one mask. ansible-core
+// replaces secret after secret instead, which re-scans its own "********"
+// (a secret containing "*" then grows the text eightfold per secret) and
+// can leave part of two overlapping secrets visible.
 func (m *masker) maskString(s string) string {
 	if _, ok := m.set[s]; ok {
 		return noLogPlaceholder
 	}
+	var covered []bool
 	for _, secret := range m.ordered {
-		s = strings.ReplaceAll(s, secret, noLogMask)
+		end := 0 // everything before end is already marked
+		for i := 0; i < len(s); {
+			j := strings.Index(s[i:], secret)
+			if j < 0 {
+				break
+			}
+			start := i + j
+			if covered == nil {
+				covered = make([]bool, len(s))
+			}
+			for k := max(start, end); k < start+len(secret); k++ {
+				covered[k] = true
+			}
+			end = max(end, start+len(secret))
+			i = start + 1
+		}
 	}
-	return s
+	if covered == nil {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if !covered[i] {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i == 0 || !covered[i-1] {
+			b.WriteString(noLogMask)
+		}
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package ansible
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -68,4 +69,19 @@ func TestMaskerShortSecretsLikeAnsibleCore(t *testing.T) {
 	// one-letter no_log value mangles text, but never leaks.
 	m := newMasker(map[string]struct{}{"v": {}})
 	assert.Equal(t, "********alue", m.mask("value"))
+}
+
+func TestMaskerOverlapsAndStars(t *testing.T) {
+	m := newMasker(map[string]struct{}{"abc": {}, "cde": {}})
+	assert.Equal(t, "x********y", m.mask("xabcdey"), "overlapping secrets are hidden whole")
+	assert.Equal(t, "******** ********", m.mask("abc abc"))
+
+	// Secrets made of stars must not feed on the mask: the result stays
+	// as long as one mask per covered stretch.
+	stars := map[string]struct{}{}
+	for n := 1; n <= 12; n++ {
+		stars[strings.Repeat("*", n)] = struct{}{}
+	}
+	m = newMasker(stars)
+	assert.Equal(t, "a********b", m.mask("a"+strings.Repeat("*", 40)+"b"))
 }
