@@ -26,6 +26,8 @@
 // left nil when the option is absent and has no default.
 package ansible
 
+import "sync"
+
 // Module describes one module: its name, whether it honours check mode, the
 // option groups that cannot be expressed on a single field, and the function
 // that does the work.
@@ -55,15 +57,22 @@ type Context struct {
 	Verbosity  int    // _ansible_verbosity
 	TmpDir     string // _ansible_tmpdir ("" when null)
 
+	mu           sync.Mutex // Warn and Deprecate may be called from several goroutines
 	warnings     []string
 	deprecations []Deprecation
 }
 
 // Warn adds a warning shown by ansible-playbook after the task.
-func (c *Context) Warn(msg string) { c.warnings = append(c.warnings, msg) }
+func (c *Context) Warn(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.warnings = append(c.warnings, msg)
+}
 
 // Deprecate adds a deprecation notice.
 func (c *Context) Deprecate(msg, version string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.deprecations = append(c.deprecations, Deprecation{Msg: msg, Version: version, CollectionName: "chezlepro.sovereign"})
 }
 
@@ -93,20 +102,19 @@ type Result struct {
 	Values  map[string]any
 }
 
-// The entry points, implemented in runtime.go:
+// The entry points Main, Execute (runtime.go) and Describe (spec.go) are
+// documented where they are defined.
 //
-//	// Main runs m as a process: os.Args in, one JSON object on stdout, exit
-//	// status 0 on success and 1 on failure (ansible-core ignores it when the
-//	// JSON parses).
-//	func Main[O any](m Module[O])
-//
-//	// Execute is Main without the process: argv[1] names the args file.
-//	// It returns the exit status. Used by tests and golden tests.
-//	func Execute[O any](m Module[O], argv []string, stdout io.Writer) int
-//
-//	// Describe lists the options O declares, as the docs check compares them
-//	// with plugins/modules/NAME.yml.
-//	func Describe[O any]() ([]OptionSpec, error)
+// Decoding rules worth knowing when writing a module:
+//   - A null value counts as absent: the default applies, a required option fails.
+//   - A dict option (struct) that is absent stays zero (nil for *struct): its
+//     suboptions' defaults apply only when the dict is given, as in ansible-core.
+//   - Every problem in the arguments is reported at once (*ArgsError), worded
+//     like ansible-core, with nested options named by path ("gate.kind",
+//     "files[1].path").
+//   - no_log values are masked in everything printed: a value that is exactly
+//     a secret becomes "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", a secret inside
+//     a longer string becomes "********", as ansible-core's remove_values does.
 
 // OptionSpec describes one declared option, derived from struct tags.
 type OptionSpec struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 )
 
@@ -48,7 +49,7 @@ type exampleOptions struct {
 	Gate     *exampleGate      `ansible:"gate"`
 	Files    []exampleFile     `ansible:"files"`
 	Data     any               `ansible:"data"`
-	Behave   string            `ansible:"behave" choices:"ok,change,fail,panic,fail_with_values,reserved,warn,nan"`
+	Behave   string            `ansible:"behave" choices:"ok,change,fail,panic,fail_with_values,reserved,warn,nan,print"`
 	internal int               // untagged: ignored by the runtime
 }
 
@@ -90,6 +91,9 @@ func runExample(ctx *Context, o *exampleOptions) (*Result, error) {
 	case "warn":
 		ctx.Warn("token " + o.Password + " expires soon")
 		ctx.Deprecate("option keep_releases will be renamed", "2.0.0")
+	case "print":
+		fmt.Println("stray output from module code")
+		os.Stdout.WriteString("{\"changed\": true}\n")
 	case "nan":
 		res.Values["ratio"] = nanValue()
 	}

@@ -18,7 +18,11 @@ import (
 // status 0 on success and 1 on failure (ansible-core ignores it when the JSON
 // parses).
 func Main[O any](m Module[O]) {
-	os.Exit(Execute(m, os.Args, os.Stdout))
+	out := os.Stdout
+	// A stray fmt.Println in module code must not corrupt the one JSON
+	// object: whatever Go code writes to os.Stdout goes to stderr.
+	os.Stdout = os.Stderr
+	os.Exit(Execute(m, os.Args, out))
 }
 
 // Execute is Main without the process: argv[1] names the args file. It
@@ -145,7 +149,9 @@ func run[O any](m Module[O], argv []string, e env, r *response) {
 	r.noLog = d.noLog // shared: filled while decoding, even if decoding fails
 	opts := new(O)
 	args, err := d.decode(ss, groups{m.MutuallyExclusive, m.RequiredTogether, m.RequiredOneOf}, userParams, reflect.ValueOf(opts))
-	ctx.warnings = append(ctx.warnings, d.warnings...)
+	for _, w := range d.warnings {
+		ctx.Warn(w)
+	}
 	if err != nil {
 		r.fail("%v", err)
 		return
@@ -324,11 +330,16 @@ func (r *response) encode() []byte {
 			top["diff"] = r.diff
 		}
 	}
-	if len(r.ctx.warnings) > 0 {
-		top["warnings"] = r.ctx.warnings
+	// Snapshot under the lock: a goroutine Run left behind may still warn.
+	r.ctx.mu.Lock()
+	warnings := append([]string(nil), r.ctx.warnings...)
+	deprecations := append([]Deprecation(nil), r.ctx.deprecations...)
+	r.ctx.mu.Unlock()
+	if len(warnings) > 0 {
+		top["warnings"] = warnings
 	}
-	if len(r.ctx.deprecations) > 0 {
-		top["deprecations"] = r.ctx.deprecations
+	if len(deprecations) > 0 {
+		top["deprecations"] = deprecations
 	}
 	if r.invocation != nil {
 		top["invocation"] = map[string]any{"module_args": r.invocation}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -118,20 +119,26 @@ func TestExecuteRealFile(t *testing.T) {
 }
 
 func TestContextFromInternalKeys(t *testing.T) {
-	var got Context
+	type seen struct {
+		ModuleName             string
+		CheckMode, Diff, NoLog bool
+		Verbosity              int
+		TmpDir                 string
+	}
+	var got seen
 	m := Module[struct{}]{Name: "ctx", SupportsCheckMode: true, Run: func(ctx *Context, _ *struct{}) (*Result, error) {
-		got = *ctx
+		got = seen{ctx.ModuleName, ctx.CheckMode, ctx.Diff, ctx.NoLog, ctx.Verbosity, ctx.TmpDir}
 		return nil, nil
 	}}
 	r := execArgs(t, m, `{"_ansible_check_mode": "yes", "_ansible_diff": true, "_ansible_no_log": 1,
 		"_ansible_verbosity": 3, "_ansible_module_name": "chezlepro.sovereign.ctx", "_ansible_tmpdir": "/tmp/ansible-x"}`)
 	assert.Equal(t, 0, r.status)
 	assert.Equal(t, map[string]any{"changed": false, "invocation": map[string]any{"module_args": map[string]any{}}}, r.out)
-	assert.Equal(t, Context{ModuleName: "chezlepro.sovereign.ctx", CheckMode: true, Diff: true, NoLog: true, Verbosity: 3, TmpDir: "/tmp/ansible-x"}, got)
+	assert.Equal(t, seen{ModuleName: "chezlepro.sovereign.ctx", CheckMode: true, Diff: true, NoLog: true, Verbosity: 3, TmpDir: "/tmp/ansible-x"}, got)
 
 	r = execArgs(t, m, `{"_ansible_tmpdir": null, "_ansible_module_name": null}`)
 	assert.Equal(t, 0, r.status)
-	assert.Equal(t, Context{ModuleName: "ctx"}, got, "defaults: module name from Module.Name, no tmpdir")
+	assert.Equal(t, seen{ModuleName: "ctx"}, got, "defaults: module name from Module.Name, no tmpdir")
 }
 
 func TestCheckModeNotSupportedSkipsWithoutRunning(t *testing.T) {
@@ -319,4 +326,23 @@ func TestOutputIsOneCompactObjectWithSortedKeys(t *testing.T) {
 	assert.Contains(t, r.stdout, `"name":"<b>&"`, "no HTML escaping: messages stay readable")
 	var again map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &again))
+}
+
+func TestWarningsFromGoroutines(t *testing.T) {
+	m := Module[struct{}]{Name: "g", Run: func(ctx *Context, _ *struct{}) (*Result, error) {
+		var wg sync.WaitGroup
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx.Warn("w")
+				ctx.Deprecate("d", "1.0.0")
+			}()
+		}
+		wg.Wait()
+		return nil, nil
+	}}
+	r := execArgs(t, m, `{}`)
+	assert.Len(t, r.out["warnings"], 50)
+	assert.Len(t, r.out["deprecations"], 50)
 }

@@ -42,7 +42,7 @@ func TestDescribeExample(t *testing.T) {
 			{Name: "mode", Type: "int"},
 		}},
 		{Name: "data", Type: "raw"},
-		{Name: "behave", Type: "str", Choices: []string{"ok", "change", "fail", "panic", "fail_with_values", "reserved", "warn", "nan"}},
+		{Name: "behave", Type: "str", Choices: []string{"ok", "change", "fail", "panic", "fail_with_values", "reserved", "warn", "nan", "print"}},
 	}, specs)
 }
 
