@@ -14,8 +14,11 @@ import (
 	"github.com/chezlepro/sovereign/internal/fsutil"
 )
 
-// outcome is what apply did, beyond the plan itself.
+// outcome is what apply did, beyond the plan itself. On failure it tells
+// what was done before the failure.
 type outcome struct {
+	Changed     bool     // something under root or releases_dir was written
+	Staged      bool     // the release directory was created
 	Removed     []string // releases pruned
 	Cleaned     []string // leftovers removed
 	SmokeOutput string
@@ -28,59 +31,19 @@ type outcome struct {
 // release is renamed away before it is deleted.
 func apply(ctx context.Context, s *spec, o *observed, p *plan) (*outcome, error) {
 	out := &outcome{}
-	for _, c := range p.Clean {
-		if err := os.RemoveAll(c); err != nil {
-			return out, fmt.Errorf("remove leftover %s: %w", c, err)
-		}
-		out.Cleaned = append(out.Cleaned, c)
-	}
-	if len(p.Clean) > 0 {
-		for _, d := range []string{s.Root, s.ReleasesDir, s.StateDir, p.ReleasePath} {
-			if err := syncIfDir(d); err != nil {
-				return out, err
-			}
-		}
-		fault("after-clean")
-	}
-	if err := mkdirSynced(s.Root); err != nil {
+	if err := cleanLeftovers(s, p, out); err != nil {
 		return out, err
 	}
-	if err := mkdirSynced(s.ReleasesDir); err != nil {
-		return out, err
-	}
-
-	switch {
-	case p.Stage:
-		if err := stageRelease(ctx, s, p); err != nil {
-			return out, keptSlot(diskFull(s, err), p)
-		}
-	case p.Repair != "":
-		if err := writeBinary(ctx, s, p.ReleasePath); err != nil {
-			return out, keptSlot(diskFull(s, err), p)
-		}
-		if err := writeMeta(p.ReleasePath, s, now()); err != nil {
-			return out, keptSlot(diskFull(s, err), p)
-		}
-	case len(p.FixAttrs) > 0:
-		if err := setAttrs(s, filepath.Join(p.ReleasePath, s.Binary), nil); err != nil {
-			return out, keptSlot(err, p)
-		}
-		fallthrough
-	case p.RefreshMeta:
-		stagedAt := now()
-		if o.Target != nil && o.Target.Meta != nil && o.Target.Meta.StagedAt != "" {
-			stagedAt = o.Target.Meta.StagedAt
-		}
-		if err := writeMeta(p.ReleasePath, s, stagedAt); err != nil {
-			return out, keptSlot(err, p)
+	for _, d := range []string{s.Root, s.ReleasesDir} {
+		created, err := mkdirSynced(d)
+		out.Changed = out.Changed || created
+		if err != nil {
+			return out, err
 		}
 	}
-	fi, err := os.Stat(filepath.Join(p.ReleasePath, s.Binary))
-	if err != nil {
+	if err := prepareRelease(ctx, s, o, p, out); err != nil {
 		return out, keptSlot(err, p)
 	}
-	out.Size = fi.Size()
-
 	if p.Smoke {
 		res, err := smoke(ctx, s, p)
 		out.SmokeOutput = res
@@ -88,37 +51,104 @@ func apply(ctx context.Context, s *spec, o *observed, p *plan) (*outcome, error)
 			return out, keptSlot(err, p)
 		}
 	}
-
 	if p.Switch {
 		if err := swapSlot(s); err != nil {
 			return out, keptSlot(err, p)
 		}
+		out.Changed = true
 	}
+	return out, recordAndPrune(s, o, p, out)
+}
 
+func cleanLeftovers(s *spec, p *plan, out *outcome) error {
+	for _, c := range p.Clean {
+		if err := os.RemoveAll(c); err != nil {
+			return fmt.Errorf("remove leftover %s: %w", c, err)
+		}
+		out.Cleaned = append(out.Cleaned, c)
+		out.Changed = true
+	}
+	if len(p.Clean) == 0 {
+		return nil
+	}
+	for _, d := range []string{s.Root, s.ReleasesDir, s.StateDir, p.ReleasePath} {
+		if err := syncIfDir(d); err != nil {
+			return err
+		}
+	}
+	fault("after-clean")
+	return nil
+}
+
+// prepareRelease makes the release complete, verified and with the wanted
+// attributes: staged anew, repaired, or fixed in place.
+func prepareRelease(ctx context.Context, s *spec, o *observed, p *plan, out *outcome) error {
+	switch {
+	case p.Stage:
+		if err := stageRelease(ctx, s, p); err != nil {
+			return diskFull(s, err)
+		}
+		out.Staged, out.Changed = true, true
+	case p.Repair != "":
+		if err := writeBinary(ctx, s, p.ReleasePath); err != nil {
+			return diskFull(s, err)
+		}
+		out.Changed = true
+		if err := writeMeta(p.ReleasePath, s, now()); err != nil {
+			return diskFull(s, err)
+		}
+	case len(p.FixAttrs) > 0 || p.RefreshMeta:
+		if len(p.FixAttrs) > 0 {
+			out.Changed = true
+			if err := setAttrs(s, filepath.Join(p.ReleasePath, s.Binary), nil); err != nil {
+				return err
+			}
+		}
+		stagedAt := now()
+		if o.Target != nil && o.Target.Meta != nil && o.Target.Meta.StagedAt != "" {
+			stagedAt = o.Target.Meta.StagedAt
+		}
+		out.Changed = true
+		if err := writeMeta(p.ReleasePath, s, stagedAt); err != nil {
+			return err
+		}
+	}
+	fi, err := os.Stat(filepath.Join(p.ReleasePath, s.Binary))
+	if err != nil {
+		return err
+	}
+	out.Size = fi.Size()
+	return nil
+}
+
+// recordAndPrune appends this run to the history, then prunes and records
+// what was pruned.
+func recordAndPrune(s *spec, o *observed, p *plan, out *outcome) error {
 	entry := historyEntry{
 		At: now(), Slot: s.Slot, Release: p.Release, SHA256: s.SHA256, Source: s.source(),
 		Previous: p.PrevRelease, Staged: p.Stage, Repaired: p.Repair != "",
 	}
 	hist := append(slices.Clone(o.History), entry)
 	if err := writeHistory(s, hist); err != nil {
-		return out, fmt.Errorf("slot %s points at %s, but recording it in the history failed: %w", s.SlotPath, p.Release, err)
+		return fmt.Errorf("slot %s points at %s, but recording it in the history failed: %w", s.SlotPath, p.Release, err)
 	}
+	out.Changed = true
 	fault("after-history")
-
 	for i, r := range p.Prune {
 		if err := pruneRelease(s, r, i == 0); err != nil {
-			return out, err
+			return err
 		}
 		out.Removed = append(out.Removed, r)
 	}
-	if len(p.Prune) > 0 {
-		fault("after-prune")
-		hist[len(hist)-1].Removed = out.Removed
-		if err := writeHistory(s, hist); err != nil {
-			return out, fmt.Errorf("pruned %v, but recording it in the history failed: %w", out.Removed, err)
-		}
+	if len(p.Prune) == 0 {
+		return nil
 	}
-	return out, nil
+	fault("after-prune")
+	hist[len(hist)-1].Removed = out.Removed
+	if err := writeHistory(s, hist); err != nil {
+		return fmt.Errorf("pruned %v, but recording it in the history failed: %w", out.Removed, err)
+	}
+	return nil
 }
 
 // keptSlot adds to a failure before the switch that the slot was not moved.
@@ -136,15 +166,16 @@ func syncIfDir(d string) error {
 	return fsutil.SyncDir(d)
 }
 
-// mkdirSynced creates dir (and parents) and makes the creation durable.
-func mkdirSynced(dir string) error {
+// mkdirSynced creates dir (and parents) and makes the creation durable. It
+// reports whether it created anything.
+func mkdirSynced(dir string) (bool, error) {
 	if _, err := os.Lstat(dir); err == nil {
-		return nil
+		return false, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+		return false, fmt.Errorf("create %s: %w", dir, err)
 	}
-	return fsutil.SyncDir(filepath.Dir(dir))
+	return true, fsutil.SyncDir(filepath.Dir(dir))
 }
 
 // stageRelease builds the release in a temporary directory beside its
@@ -181,41 +212,54 @@ func stageRelease(ctx context.Context, s *spec, p *plan) (err error) {
 // owner and capabilities, and only then renamed to its final name.
 func writeBinary(ctx context.Context, s *spec, dir string) error {
 	final := filepath.Join(dir, s.Binary)
+	// fillErr keeps fill's own error: the temporary file it names is gone
+	// by the time the user reads the message.
+	var fillErr error
 	err := fsutil.WriteAtomic(final, s.Mode, func(w io.Writer) error {
-		f, ok := w.(*os.File)
-		if !ok {
-			return fmt.Errorf("internal error: fsutil.WriteAtomic handed a %T, not a file", w)
-		}
-		if _, err := fillFromSource(ctx, s, f); err != nil {
-			return err
-		}
-		fault("after-temp-write")
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("fsync: %w", err)
-		}
-		fault("after-fsync")
-		// Verified means: the bytes now in the staged file, read back.
-		sum, n, err := hashFile(f.Name())
-		if err != nil {
-			return fmt.Errorf("read back staged file: %w", err)
-		}
-		if sum != s.SHA256 {
-			return fmt.Errorf("staged file from %s has sha256:%s (%d bytes), want sha256:%s: %w", s.source(), sum, n, s.SHA256, errChecksum)
-		}
-		if s.Size >= 0 && n != s.Size {
-			return fmt.Errorf("staged file from %s has %d bytes, manifest says %d", s.source(), n, s.Size)
-		}
-		fault("after-verify")
-		if err := setAttrs(s, f.Name(), f); err != nil {
-			return err
-		}
-		fault("after-attrs")
-		return nil
+		fillErr = fillBinary(ctx, s, w)
+		return fillErr
 	})
+	if fillErr != nil {
+		return fillErr
+	}
 	if err != nil {
 		return err
 	}
 	fault("after-rename")
+	return nil
+}
+
+// fillBinary is writeBinary's part between creating the temporary file and
+// renaming it.
+func fillBinary(ctx context.Context, s *spec, w io.Writer) error {
+	f, ok := w.(*os.File)
+	if !ok {
+		return fmt.Errorf("internal error: fsutil.WriteAtomic handed a %T, not a file", w)
+	}
+	if _, err := fillFromSource(ctx, s, f); err != nil {
+		return err
+	}
+	fault("after-temp-write")
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	fault("after-fsync")
+	// Verified means: the bytes now in the staged file, read back.
+	sum, n, err := hashFile(f.Name())
+	if err != nil {
+		return fmt.Errorf("read back staged file: %w", err)
+	}
+	if sum != s.SHA256 {
+		return fmt.Errorf("staged file from %s has sha256:%s (%d bytes), want sha256:%s: %w", s.source(), sum, n, s.SHA256, errChecksum)
+	}
+	if s.Size >= 0 && n != s.Size {
+		return fmt.Errorf("staged file from %s has %d bytes, manifest says %d", s.source(), n, s.Size)
+	}
+	fault("after-verify")
+	if err := setAttrs(s, f.Name(), f); err != nil {
+		return err
+	}
+	fault("after-attrs")
 	return nil
 }
 

@@ -45,21 +45,24 @@ func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
 	// root exists from here on), then look again and plan under the lock:
 	// another run may have finished in between.
 	ctx := context.Background()
-	if err := mkdirSynced(s.Root); err != nil {
-		return nil, err
+	created, err := mkdirSynced(s.Root)
+	before := &outcome{Changed: created}
+	if err != nil {
+		return result(actx, s, o, &p, before), err
 	}
 	lk, err := lock.Acquire(ctx, filepath.Join(s.StateDir, "lock"), s.LockTimeout)
 	if err != nil {
-		return nil, err
+		return result(actx, s, o, &p, before), err
 	}
 	defer lk.Release()
 	first := p
 	if o, err = observe(s); err != nil {
-		return nil, err
+		return result(actx, s, o, &p, before), err
 	}
 	p = makePlan(s, o)
 	p.MkdirRoot = first.MkdirRoot
 	out, err := apply(ctx, s, o, &p)
+	out.Changed = out.Changed || created
 	return result(actx, s, o, &p, out), err
 }
 
@@ -88,14 +91,17 @@ func result(actx *ansible.Context, s *spec, o *observed, p *plan, out *outcome) 
 		"cleaned":          orEmpty(p.Clean),
 		"changes":          orEmpty(changes),
 	}
+	res := &ansible.Result{Changed: p.changed(), Values: v}
 	if out != nil {
+		// What was done, which on failure is less than the plan.
+		res.Changed = out.Changed
+		v["staged"] = out.Staged
 		v["removed"] = orEmpty(out.Removed)
 		v["cleaned"] = orEmpty(out.Cleaned)
 		if p.Smoke {
 			v["smoke_output"] = out.SmokeOutput
 		}
 	}
-	res := &ansible.Result{Changed: p.changed(), Values: v}
 	switch {
 	case !p.changed():
 		res.Msg = fmt.Sprintf("slot %s already points at release %s", s.Slot, p.Release)

@@ -143,11 +143,15 @@ func TestChecksumMismatchLeavesSlotUntouched(t *testing.T) {
 	f := newFixture(t)
 	src1, sum1 := f.src("app1", "echo 1")
 	mustOK(t, f.args(src1, sum1, "1.0", "green"))
-	src2, _ := f.src("app2", "echo 2")
+	src2, sum2 := f.src("app2", "echo 2")
 	wrong := strings.Repeat("0", 64)
 	r := mustFail(t, f.args(src2, wrong, "2.0", "green"), "want sha256:"+wrong)
-	if msg := r["msg"].(string); !strings.Contains(msg, "slot still points at releases/1.0-"+sum1[:12]) {
-		t.Fatalf("msg does not say the slot is untouched: %s", msg)
+	if msg := r["msg"].(string); !strings.Contains(msg, "slot still points at releases/1.0-"+sum1[:12]) ||
+		!strings.HasPrefix(msg, "staged file from "+src2+" has sha256:"+sum2) {
+		t.Fatalf("msg does not say clearly what differs and that the slot is untouched: %s", msg)
+	}
+	if r["changed"] != false || r["staged"] != false {
+		t.Fatalf("a run that wrote nothing reports changed=%v staged=%v", r["changed"], r["staged"])
 	}
 	if f.link("green") != "releases/1.0-"+sum1[:12] {
 		t.Fatalf("slot moved to %s", f.link("green"))
@@ -413,6 +417,10 @@ func TestSmoke(t *testing.T) {
 	}
 	if f.link("green") != "releases/1.0-"+sumGood[:12] {
 		t.Fatalf("a failed smoke test moved the slot to %s", f.link("green"))
+	}
+	// The release was staged (and stays, complete) before the smoke test failed.
+	if r["changed"] != true || r["staged"] != true || !slices.Contains(f.releases(), "2.0-"+sumBad[:12]) {
+		t.Fatalf("after the failed smoke test: changed=%v staged=%v releases %q", r["changed"], r["staged"], f.releases())
 	}
 
 	args = f.args(good, sumGood, "1.0", "blue")
