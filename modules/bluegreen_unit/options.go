@@ -43,7 +43,7 @@ type Options struct {
 	ColourVars *ColourVars `ansible:"colour_vars"`
 	Health     *Health     `ansible:"health"`
 
-	KeepWarm         bool    `ansible:"keep_warm"`
+	KeepWarm         bool    `ansible:"keep_warm" default:"false"`
 	StopDelay        float64 `ansible:"stop_delay" default:"0"`
 	ReuseportMigrate bool    `ansible:"reuseport_migrate" default:"true"`
 	LockTimeout      float64 `ansible:"lock_timeout" default:"60"`

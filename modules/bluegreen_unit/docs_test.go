@@ -1,0 +1,11 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/chezlepro/sovereign/internal/ansible/docscheck"
+)
+
+func TestDocsMatchOptions(t *testing.T) {
+	docscheck.Compare[Options](t, "../../plugins/modules/bluegreen_unit.yml")
+}
