@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chezlepro/sovereign/internal/lock"
 )
 
 func withCheck(a map[string]any) map[string]any {
@@ -547,4 +550,57 @@ func TestHistoryRecordsChanges(t *testing.T) {
 	if e.Slot != "green" || e.Release != "2.0-"+sum2[:12] || e.Previous != "1.0-"+sum1[:12] || !e.Staged || e.Source != src2 {
 		t.Fatalf("entry: %+v", e)
 	}
+}
+
+// Two runs on one root are serialised: while another run holds the lock,
+// a run with work to do waits, then fails naming the lock.
+func TestLockSerialisesRuns(t *testing.T) {
+	f := newFixture(t)
+	src, sum := f.src("app", "echo 1")
+	mustOK(t, f.args(src, sum, "1.0", "green"))
+	lk, err := lock.Acquire(context.Background(), filepath.Join(f.root, stateDirName, "lock"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Release()
+	src2, sum2 := f.src("app2", "echo 2")
+	args := f.args(src2, sum2, "2.0", "green")
+	args["lock_timeout"] = 1
+	mustFail(t, args, "is held by another run")
+	if f.link("green") != "releases/1.0-"+sum[:12] {
+		t.Fatalf("slot moved while locked: %s", f.link("green"))
+	}
+	// A no-op needs no lock.
+	mustOK(t, f.args(src, sum, "1.0", "green"))
+}
+
+// Releases outside root: slots hold absolute targets, and everything else
+// works the same.
+func TestReleasesDirOutsideRoot(t *testing.T) {
+	f := newFixture(t)
+	rel := filepath.Join(f.dir, "srv", "releases")
+	src, sum := f.src("app", "echo 1")
+	args := f.args(src, sum, "1.0", "green")
+	args["releases_dir"] = rel
+	r := mustOK(t, args)
+	if want := filepath.Join(rel, "1.0-"+sum[:12]); f.link("green") != want || r["release_path"] != want {
+		t.Fatalf("slot = %q, release_path %v, want %q", f.link("green"), r["release_path"], want)
+	}
+	if r = mustOK(t, args); r["changed"] != false {
+		t.Fatalf("second run: %v", r)
+	}
+}
+
+// A slot left dangling (its release deleted by hand) is restaged in place.
+func TestDanglingSlotIsRestaged(t *testing.T) {
+	f := newFixture(t)
+	src, sum := f.src("app", "echo 1")
+	args := f.args(src, sum, "1.0", "green")
+	r := mustOK(t, args)
+	os.RemoveAll(r["release_path"].(string))
+	r = mustOK(t, args)
+	if r["staged"] != true || slices.ContainsFunc(strs(r["changes"]), func(c string) bool { return strings.HasPrefix(c, "switch") }) {
+		t.Fatalf("restage: %v", r["changes"])
+	}
+	checkInvariants(t, f.root)
 }
