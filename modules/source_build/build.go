@@ -175,12 +175,12 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		if b, err := os.ReadFile(logPath); err == nil && diag == "" && int64(len(b)) >= headerEnd {
 			diag = diagnose(string(b[headerEnd:]), iso)
 		}
-		return failBuild(st, obs.Key, logPath, what, diag, out)
+		return failBuild(st, obs.Key, logPath, headerEnd, what, diag, out)
 	}
 
 	arts, err := collectArtifacts(rc, workdir, tmp, final)
 	if err != nil {
-		return failBuild(st, obs.Key, logPath, "artifact missing after the build", err.Error(), out)
+		return failBuild(st, obs.Key, logPath, headerEnd, "artifact missing after the build", err.Error(), out)
 	}
 	m := &manifest{
 		Schema: manifestSchema, Name: o.Name, Repo: o.Repo, Version: o.Version, Ref: r.Ref, RefType: r.Kind,
@@ -246,9 +246,13 @@ func install(o *Options, st store, obs *observed, tmp, final string, m *manifest
 }
 
 // failBuild keeps the log of a failed build under failed/ and returns the
-// error carrying its path and last lines.
-func failBuild(st store, key, logPath, what, diag string, out *outcome) error {
+// error carrying its path and the last lines the build printed (after the
+// log's header, which starts at 0 and ends at headerEnd).
+func failBuild(st store, key, logPath string, headerEnd int64, what, diag string, out *outcome) error {
 	b, _ := os.ReadFile(logPath)
+	if int64(len(b)) >= headerEnd {
+		b = b[headerEnd:]
+	}
 	tail := lastLines(string(b), logTailLines)
 	kept := logPath
 	if err := os.MkdirAll(st.failedDir(), 0o755); err == nil {
