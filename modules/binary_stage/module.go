@@ -55,12 +55,16 @@ func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
 		return result(actx, s, o, &p, before), err
 	}
 	defer lk.Release()
-	first := p
-	if o, err = observe(s); err != nil {
+	locked, err := observe(s)
+	if err != nil {
 		return result(actx, s, o, &p, before), err
 	}
-	p = makePlan(s, o)
-	p.MkdirRoot = first.MkdirRoot
+	o, p = locked, makePlan(s, locked)
+	if !p.changed() {
+		// Another run did the work while this one waited for the lock.
+		return result(actx, s, o, &p, before), nil
+	}
+	p.MkdirRoot = created
 	out, err := apply(ctx, s, o, &p)
 	out.Changed = out.Changed || created
 	return result(actx, s, o, &p, out), err

@@ -604,3 +604,42 @@ func TestDanglingSlotIsRestaged(t *testing.T) {
 	}
 	checkInvariants(t, f.root)
 }
+
+// A run that waited for the lock while another run did the same work finds
+// nothing left to do and says so.
+func TestWaiterFindsWorkDone(t *testing.T) {
+	f := newFixture(t)
+	src, sum := f.src("app", "echo 1")
+	args := f.args(src, sum, "1.0", "green")
+	os.MkdirAll(filepath.Join(f.root, stateDirName), 0o755)
+	lk, err := lock.Acquire(context.Background(), filepath.Join(f.root, stateDirName, "lock"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan map[string]any)
+	go func() { done <- execModule(t, args) }()
+	time.Sleep(300 * time.Millisecond) // the module has planned and waits for the lock
+
+	// The other run, under the lock.
+	o := Options{Src: src, Checksum: "sha256:" + sum, Version: "1.0", Root: f.root, Slot: "green", Binary: "app",
+		KeepReleases: 5, SmokeTimeout: 30, Timeout: 60, LockTimeout: 60}
+	s, err := resolve(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := observe(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := makePlan(s, obs)
+	if _, err := apply(context.Background(), s, obs, &p); err != nil {
+		t.Fatal(err)
+	}
+	lk.Release()
+
+	r := <-done
+	if r["failed"] == true || r["changed"] != false || !strings.Contains(r["msg"].(string), "already points at release") {
+		t.Fatalf("the waiting run: %v", r)
+	}
+	checkInvariants(t, f.root)
+}
