@@ -245,6 +245,12 @@ func TestRefusesSymlinksLeadingOutside(t *testing.T) {
 	os.Symlink(outside, args["releases_dir"].(string))
 	mustFail(t, args, "is a symlink")
 
+	// Nor a state directory that is a symlink.
+	state := filepath.Join(f.root, stateDirName)
+	os.Rename(state, state+".moved")
+	os.Symlink(outside, state)
+	mustFail(t, f.args(src, sum, "1.0", "blue"), "state directory "+state+" is a symlink")
+
 	entries, _ := os.ReadDir(outside)
 	if len(entries) != 0 {
 		t.Fatalf("something was written outside: %v", entries)

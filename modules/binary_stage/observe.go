@@ -96,6 +96,9 @@ func observe(s *spec) (*observed, error) {
 		return nil, err
 	}
 	if o.RootExists {
+		if _, err := realDir("state directory", s.StateDir); err != nil {
+			return nil, err
+		}
 		if err := observeRoot(s, o); err != nil {
 			return nil, err
 		}
