@@ -24,7 +24,12 @@
 #   LAB_MIRROR                            apt mirror (default: read from /etc/apt)
 #   LAB_BOOT_TIMEOUT (90)                 seconds to wait for a host to answer ssh
 #   LAB_STOP_TIMEOUT (20)                 seconds before SIGKILL when stopping
+#   LAB_TRACE=1                           trace every command, timestamped, to stderr
 set -euo pipefail
+if [ -n "${LAB_TRACE:-}" ]; then
+	PS4='+ ${EPOCHREALTIME} ${FUNCNAME[0]:-main}: '
+	set -x
+fi
 
 SELF="$(readlink -f "$0")"
 readonly SELF
@@ -173,10 +178,10 @@ host_pid() { # n -> "pid start" of its nspawn when it runs, else fails
 # ----------------------------------------------------------- host setup ----
 
 ensure_host_packages() {
-	local missing=() p
-	for p in "${HOST_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-	done
+	local missing=()
+	mapfile -t missing < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${HOST_PACKAGES[@]}" 2>/dev/null |
+		awk -v want="${HOST_PACKAGES[*]}" '$2 == "installed" { ok[$1] = 1 }
+			END { n = split(want, w, " "); for (i = 1; i <= n; i++) if (!ok[w[i]]) print w[i] }')
 	[ ${#missing[@]} -eq 0 ] && return 0
 	log "installing ${missing[*]}"
 	local apt=(apt-get -y -qq -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}")
@@ -324,13 +329,19 @@ build_rootfs() { # KEY, under its build lock
 	BUILD_TMP="$tmp"
 	start="$(now_ms)"
 	log "building the Debian $SUITE rootfs from $mirror (once; cached in $CACHE)"
-	if ! debootstrap --variant=minbase --include="$(
-		IFS=,
-		echo "${ROOTFS_PACKAGES[*]}"
-	)" "$SUITE" "$tmp/root" "$mirror" >"$tmp/debootstrap.log" 2>&1; then
+	local include
+	include="$(printf '%s,' "${ROOTFS_PACKAGES[@]}")"
+	# In the background so a signal is handled at once, not after minutes.
+	# Its own session (pgid = pid), so an interruption stops all it runs.
+	setsid debootstrap --variant=minbase --include="${include%,}" "$SUITE" "$tmp/root" "$mirror" \
+		>"$tmp/debootstrap.log" 2>&1 </dev/null 6>&- 7>&- 8>&- 9>&- &
+	BUILD_PID=$!
+	if ! wait "$BUILD_PID"; then
+		BUILD_PID=""
 		tail -n 20 "$tmp/debootstrap.log" >&2
 		die "debootstrap failed (log above)"
 	fi
+	BUILD_PID=""
 	prepare_rootfs "$tmp/root"
 	{
 		rootfs_spec
@@ -436,21 +447,25 @@ create_host() {
 	ssh-keygen -q -t ed25519 -N '' -C "root@h$n" -f "$root/etc/ssh/ssh_host_ed25519_key"
 }
 
-# launch n: starts the host's nspawn in a session of its own, in the
+# launch N...: starts each host's nspawn in a session of its own, in the
 # background; its pid (the same through every exec) lands in hosts/hN/pid.
 launch() {
-	local d
-	d="$(host_dir "$1")"
-	rm -f "$d/pid"
-	clean_cgroups "$1"
-	printf -- '--- %s: starting h%d\n' "$(date -u +%FT%TZ)" "$1" >>"$d/console.log"
-	setsid "$SELF" __launch "$STATE" "$1" </dev/null >>"$d/console.log" 2>&1 7>&- 8>&- 9>&- &
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ -s "$d/pid" ] && return 0
-		sleep 0.05
+	local n d i
+	for n in "$@"; do
+		d="$(host_dir "$n")"
+		rm -f "$d/pid"
+		clean_cgroups "$n"
+		printf -- '--- %s: starting h%d\n' "$(date -u +%FT%TZ)" "$n" >>"$d/console.log"
+		setsid "$SELF" __launch "$STATE" "$n" </dev/null >>"$d/console.log" 2>&1 6>&- 7>&- 8>&- 9>&- &
 	done
-	die "h$1: nspawn did not start; $d/console.log:$(printf '\n'; tail -n 20 "$d/console.log")"
+	for n in "$@"; do
+		d="$(host_dir "$n")"
+		for ((i = 0; i < 200; i++)); do
+			[ -s "$d/pid" ] && break
+			sleep 0.05
+		done
+		[ -s "$d/pid" ] || die "h$n: nspawn did not start; $d/console.log:$(printf '\n'; tail -n 20 "$d/console.log")"
+	done
 }
 
 # Runs as the launched process: joins the host's cgroups, records its pid,
@@ -686,18 +701,31 @@ write_inventory() {
 
 UP_DONE=false
 BUILD_TMP=""
+BUILD_PID=""
 on_exit() {
 	local rc=$?
 	if [ ${#WAITERS[@]} -gt 0 ]; then kill "${WAITERS[@]}" 2>/dev/null || true; fi
 	if ! $UP_DONE; then
 		trap '' INT TERM HUP
-		[ -n "$BUILD_TMP" ] && remove_tree "$BUILD_TMP"
+		if [ -n "$BUILD_PID" ]; then stop_group "$BUILD_PID"; fi
+		if [ -n "$BUILD_TMP" ]; then remove_tree "$BUILD_TMP"; fi
 		log "up failed: tearing down what it started"
 		teardown || log "teardown failed: run $0 down --name $LAB"
 	fi
 	exit "$rc"
 }
 on_signal() { exit 130; }
+
+stop_group() { # pgid: SIGTERM to the process group this script started, SIGKILL after 10 s
+	local i
+	kill -TERM -- "-$1" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 -- "-$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL -- "-$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
 
 cmd_up() {
 	local state_dir="" subnet="" bind src dst
@@ -760,8 +788,8 @@ cmd_up() {
 	exec 7>&- # the overlays now keep the rootfs from being collected
 	local boot
 	boot="$(now_ms)"
-	for n in $(all_hosts); do launch "$n"; done
 	mapfile -t nums < <(all_hosts)
+	launch "${nums[@]}"
 	wait_hosts "${nums[@]}" || die "hosts did not boot (see above); tearing down"
 	write_inventory
 	UP_DONE=true
