@@ -390,6 +390,10 @@ setup_bridge() {
 	ip link add name "$BRIDGE" type bridge
 	ip link set dev "$BRIDGE" alias "$(link_alias)"
 	trap on_signal INT TERM HUP
+	# Whatever the host's ip_forward, nothing that comes from the lab is
+	# routed on: no IPv4 forwarding from the bridge, no IPv6 on it at all.
+	echo 0 >"/proc/sys/net/ipv4/conf/$BRIDGE/forwarding"
+	if [ -e "/proc/sys/net/ipv6/conf/$BRIDGE" ]; then echo 1 >"/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6"; fi
 	ip addr add "$(bridge_addr)/24" dev "$BRIDGE"
 	ip link set dev "$BRIDGE" up
 	exec 9>&-
@@ -754,6 +758,7 @@ cmd_up() {
 		[ -e "$src" ] || die "--bind-ro $bind: $src does not exist"
 	done
 	[ "$(id -u)" -eq 0 ] || die "must run as root"
+	if [ -n "$state_dir" ]; then state_dir="$(realpath -m -- "$state_dir")"; fi
 	local start
 	start="$(now_ms)"
 	ensure_host_packages
@@ -806,7 +811,7 @@ parse_lab_args() {
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--name) LAB="$2"; shift 2 ;;
-		--state-dir) state_dir="$2"; shift 2 ;;
+		--state-dir) state_dir="$(realpath -m -- "$2")"; shift 2 ;;
 		-*) usage ;;
 		*)
 			ARG_HOST="$1"

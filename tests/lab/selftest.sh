@@ -153,6 +153,9 @@ check "h1 pings the lab bridge" on "$lab" h1 ping -c1 -W2 lab-bridge
 expect "no default route in a host" "" on "$lab" h1 ip -4 route show default
 check "no route out of the lab" on "$lab" h1 '! ip route get 192.0.2.1'
 check "no path to another lab" on "$lab" h1 "! ping -c1 -W1 $b1"
+bridge="$(sed -n 's/^BRIDGE=//p' "$state_root/$lab/lab.env")"
+expect "the bridge forwards nothing (IPv4 forwarding off, no IPv6)" "0 1" \
+	bash -c "cat /proc/sys/net/ipv4/conf/$bridge/forwarding /proc/sys/net/ipv6/conf/$bridge/disable_ipv6 | paste -sd' ' -"
 expect "D-Bus call to systemd (busctl)" 'o "/org/freedesktop/systemd1/unit/ssh_2eservice"' \
 	on "$lab" h1 busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager GetUnit s ssh.service
 expect "unshare -n (a network-less namespace)" 1 on "$lab" h1 'unshare -n ip -o link | wc -l'
