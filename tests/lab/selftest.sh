@@ -111,7 +111,12 @@ echo "from the controller" >"$work/bind/file"
 t0="$(ms)"
 "$L" up --name "$lab" --hosts 2 --bind-ro "$work/bind:/mnt/lab-bind" >"$work/up.out" 2>"$work/up.err" &
 up_a=$!
-"$L" up --name "$other" --hosts 1 >"$work/up-b.out" 2>"$work/up-b.err" &
+# The other lab gets a unit that fails at boot (runtime units dir, bound
+# read-only): up must accept the degraded host and name the unit.
+mkdir -p "$work/units/multi-user.target.wants"
+printf '[Unit]\nDescription=fails on purpose\n[Service]\nType=oneshot\nExecStart=/bin/false\n' >"$work/units/lab-selftest-fail.service"
+ln -s ../lab-selftest-fail.service "$work/units/multi-user.target.wants/lab-selftest-fail.service"
+"$L" up --name "$other" --hosts 1 --bind-ro "$work/units:/run/systemd/system" >"$work/up-b.out" 2>"$work/up-b.err" &
 up_b=$!
 rc_a=0 rc_b=0
 wait "$up_a" || rc_a=$?
@@ -128,6 +133,8 @@ fi
 if [ "$rc_b" -eq 0 ]; then pass "up $other at the same time"; else
 	fail "up $other (rc $rc_b): $(tail -n 5 "$work/up-b.err" | paste -sd'|' -)"
 fi
+check "up reports a degraded host and its failed unit" \
+	grep -q 'h1 is up but degraded; failed units: lab-selftest-fail.service' "$work/up-b.err"
 addr() { sed -n "s/^$2 ansible_host=\([0-9.]*\).*/\1/p" "$state_root/$1/inventory.ini"; }
 a1="$(addr "$lab" h1)"
 a2="$(addr "$lab" h2)"
@@ -209,7 +216,7 @@ subnet_a="$(sed -n 's/^SUBNET=//p' "$state_root/$lab/lab.env")"
 check "up of an existing lab name fails" bash -c "! '$L' up --name '$lab' --hosts 1 2>/dev/null"
 check "up on a subnet in use fails" bash -c "! '$L' up --name '$intr' --hosts 1 --subnet '$subnet_a' 2>/dev/null"
 check_clean "failed up leaves nothing" "$intr"
-expect "the other labs still run" "running running" bash -c \
+expect "the other labs still run" "running degraded" bash -c \
 	"{ '$L' ssh --name '$lab' h1 systemctl is-system-running; '$L' ssh --name '$other' h1 systemctl is-system-running; } | paste -sd' ' -"
 expect "list shows both labs" "$lab $other" bash -c "'$L' list | awk 'NR > 1 && (\$1 == \"$lab\" || \$1 == \"$other\") { print \$1 }' | sort | paste -sd' ' -"
 
