@@ -118,8 +118,10 @@ func runStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s step,
 	case stepSysctl:
 		// A /proc/sys file cannot be replaced by a rename: it is written in
 		// place, which is what sysctl(8) does.
-		if err := os.WriteFile(e.procMigrate, []byte("1\n"), 0o644); err != nil {
-			return fmt.Errorf("set net.ipv4.tcp_migrate_req: %w", err)
+		if err := e.writeProc(e.procMigrate, []byte("1\n")); err != nil {
+			return fmt.Errorf("cannot set net.ipv4.tcp_migrate_req=1 (%w): where /proc/sys is read-only, as in a container, "+
+				"set it from outside (in the host's network namespace), or set reuseport_migrate: false to accept that "+
+				"connections still queued on the old colour's socket are reset when it stops", err)
 		}
 		return nil
 	case stepReload:

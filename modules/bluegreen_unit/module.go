@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -24,9 +25,11 @@ type env struct {
 	lockDir     string
 	sysctlDir   string
 	procMigrate string
-	prober      func(health.Check) health.Prober
-	now         func() time.Time
-	sleep       func(ctx context.Context, d time.Duration) error
+	// writeProc writes a /proc/sys file (in place: it cannot be renamed over).
+	writeProc func(path string, data []byte) error
+	prober    func(health.Check) health.Prober
+	now       func() time.Time
+	sleep     func(ctx context.Context, d time.Duration) error
 }
 
 func realEnv() env {
@@ -37,6 +40,7 @@ func realEnv() env {
 		lockDir:     "/run/lock/chezlepro-sovereign",
 		sysctlDir:   "/etc/sysctl.d",
 		procMigrate: "/proc/sys/net/ipv4/tcp_migrate_req",
+		writeProc:   func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) },
 		prober:      func(c health.Check) health.Prober { return c.Prober() },
 		now:         time.Now,
 		sleep:       sleepCtx,
@@ -215,7 +219,7 @@ func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *
 			active, previous, flipped = p.current, previousOf(obs), false
 			v["journal"] = a.journal
 			v["failed_step"] = a.failed.String()
-			v["compensation"] = a.compensation
+			v["compensation"] = append([]string{}, a.compensation...)
 			if a.journal == nil {
 				v["journal"] = []string{}
 			}

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ func newHarness(t *testing.T) *harness {
 		lockDir:     filepath.Join(root, "lock"),
 		sysctlDir:   filepath.Join(root, "sysctl"),
 		procMigrate: filepath.Join(root, "migrate"),
+		writeProc:   func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) },
 		prober:      h.prober,
 		now:         time.Now,
 		sleep:       func(context.Context, time.Duration) error { return nil },
@@ -494,6 +496,45 @@ func TestModuleLockTimeout(t *testing.T) {
 	if r := h.run(args(map[string]any{"active": "blue"}), "check_mode"); r.bool("failed") {
 		t.Fatalf("check mode: %v", r.str("msg"))
 	}
+}
+
+func TestModuleReuseportMigrate(t *testing.T) {
+	h := newHarness(t)
+	a := args(map[string]any{"strategy": "reuseport", "sockets": nil, "active": "blue"})
+	h.mustOK(h.run(a))
+	if b, _ := os.ReadFile(h.env.procMigrate); string(b) != "1\n" {
+		t.Fatalf("tcp_migrate_req not set: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.env.sysctlDir, sysctlConfName)); string(b) != sysctlContent {
+		t.Fatalf("sysctl.d file: %q", b)
+	}
+	if r := h.run(a); r.bool("changed") {
+		t.Fatalf("second run: %v", r["steps"])
+	}
+
+	// Where /proc/sys is read-only (a container), the run fails first,
+	// clearly, and writes nothing.
+	h = newHarness(t)
+	h.env.writeProc = func(string, []byte) error {
+		return &os.PathError{Op: "open", Path: "/proc/sys/net/ipv4/tcp_migrate_req", Err: syscall.EROFS}
+	}
+	before := listFiles(t, h.root)
+	r := h.run(a)
+	if st := h.state(); st == nil || st.History[0].Outcome != "failed" || st.Active != "" {
+		t.Fatalf("state after the failed deploy: %+v", st)
+	}
+	if !r.bool("failed") || !strings.Contains(r.str("msg"), "cannot set net.ipv4.tcp_migrate_req=1 (open /proc/sys/net/ipv4/tcp_migrate_req: read-only file system): where /proc/sys is read-only") ||
+		!strings.Contains(r.str("msg"), "reuseport_migrate: false") {
+		t.Fatalf("%v", r.str("msg"))
+	}
+	// Only the attempt is recorded in the history (and the lock file stays).
+	os.Remove(statePath(h.env.stateDir, "webapp"))
+	os.Remove(filepath.Join(h.env.lockDir, "bluegreen-webapp.lock"))
+	if !reflect.DeepEqual(listFiles(t, h.root), before) || len(h.fake.Mutating()) != 0 {
+		t.Fatalf("the failed sysctl left changes: %q", h.fake.Calls)
+	}
+	a["reuseport_migrate"] = false
+	h.mustOK(h.run(a))
 }
 
 func TestModuleAbsent(t *testing.T) {

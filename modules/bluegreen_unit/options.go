@@ -180,7 +180,9 @@ var (
 	optKeyRe   = regexp.MustCompile(`^[A-Z][A-Za-z0-9]+$`)
 	sockNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$`)
 	varNameRe  = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
-	placeRe    = regexp.MustCompile(`\{([A-Za-z0-9_]*)\}`)
+	// A placeholder starts with a letter or '_', so regexp repetitions such
+	// as {2} or {1,3} in health.body_regex are left alone.
+	placeRe = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 )
 
 // managedKeys are [Service] keys the module writes itself; service_options
@@ -614,7 +616,7 @@ func resolveGate(h *Health, sub func(what, v string) string) (health.Gate, error
 		g.Check.URL = sub("health.url", h.URL)
 		g.Check.ExpectStatus = h.Status
 		if h.BodyRegex != "" {
-			re, err := regexp.Compile(h.BodyRegex)
+			re, err := regexp.Compile(sub("health.body_regex", h.BodyRegex))
 			if err != nil {
 				return g, fmt.Errorf("health.body_regex: %w", err)
 			}
@@ -654,7 +656,7 @@ func resolveGate(h *Health, sub func(what, v string) string) (health.Gate, error
 	}
 	g.Successes = h.Successes
 	if err := g.Validate(); err != nil {
-		return g, fmt.Errorf("health: %w", err)
+		return g, err
 	}
 	return g, nil
 }

@@ -42,8 +42,12 @@ func TestConfigSubstitutesPerColour(t *testing.T) {
 	o.WorkingDirectory = "/opt/webapp/{colour}"
 	o.EnvironmentFiles = []string{"-/etc/webapp/{colour}.env"}
 	o.Hardening = &Hardening{ProtectSystem: "strict", ProtectHome: "hidden", ReadWritePaths: []string{"/var/lib/webapp/{colour}"}}
+	o.Health.BodyRegex = `^ok .*colour={colour} x{2}`
 	c := mustConfig(t, o)
 	g := c.colour[Green]
+	if re := g.gate.Check.BodyRegex.String(); re != `^ok .*colour=green x{2}` {
+		t.Errorf("green body_regex %q", re)
+	}
 	if want := []string{"/opt/webapp/green/webapp", "--colour", "green", "--health-listen", "127.0.0.1:9002"}; !reflect.DeepEqual(g.command, want) {
 		t.Errorf("green command %q", g.command)
 	}

@@ -223,6 +223,20 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	tu, ou := serviceUnit(c.name, target), serviceUnit(c.name, other)
 	tst, ost := obs.units[tu], obs.units[ou]
 
+	// The kernel setting first: if it cannot be made, nothing else is done.
+	if c.strategy == "reuseport" && c.migrate {
+		switch obs.migrate {
+		case "":
+			p.warnings = append(p.warnings, "this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): connections still queued on the old colour's socket are reset when it stops; strategy socket avoids that")
+		case "1":
+		default:
+			p.steps = append(p.steps, step{kind: stepSysctl, reason: "migrate connections queued on a closing SO_REUSEPORT socket to the other colour"})
+		}
+		if obs.migrate != "" && (!obs.sysctlConf.exists || obs.sysctlConf.content != sysctlContent) {
+			p.steps = append(p.steps, step{kind: stepSysctlConf, unit: sysctlConfName, content: sysctlContent, before: obs.sysctlConf, reason: "keep tcp_migrate_req=1 across reboots"})
+		}
+	}
+
 	// Prepare: unit files. During a flip the sockets keep naming the colour
 	// that serves until the gate has passed.
 	sockColour := target
@@ -287,19 +301,6 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 			reason = "load " + strings.Join(written, ", ")
 		}
 		p.steps = append(p.steps, step{kind: stepReload, reason: reason})
-	}
-
-	if c.strategy == "reuseport" && c.migrate {
-		switch obs.migrate {
-		case "":
-			p.warnings = append(p.warnings, "this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): connections still queued on the old colour's socket are reset when it stops; strategy socket avoids that")
-		case "1":
-		default:
-			p.steps = append(p.steps, step{kind: stepSysctl, reason: "migrate connections queued on a closing SO_REUSEPORT socket to the other colour"})
-		}
-		if obs.migrate != "" && (!obs.sysctlConf.exists || obs.sysctlConf.content != sysctlContent) {
-			p.steps = append(p.steps, step{kind: stepSysctlConf, unit: sysctlConfName, content: sysctlContent, before: obs.sysctlConf, reason: "keep tcp_migrate_req=1 across reboots"})
-		}
 	}
 
 	for _, so := range c.sockets {
