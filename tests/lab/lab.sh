@@ -65,7 +65,7 @@ die() {
 }
 usage() {
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$SELF" >&2
-	exit 2
+	exit "${1:-2}"
 }
 now_ms() { date +%s%3N; }
 elapsed() { # start_ms -> "1.234"
@@ -969,7 +969,7 @@ main() {
 	list) cmd_list ;;
 	__launch) internal_launch "$@" ;;
 	__nspawn) internal_nspawn "$@" ;;
-	-h | --help | help) usage ;;
+	-h | --help | help) usage 0 ;;
 	*) usage ;;
 	esac
 }
