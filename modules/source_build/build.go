@@ -135,7 +135,7 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	}
 	fmt.Fprintf(logf, "# source_build: %s %s (commit %s) from %s\n", o.Name, o.Version, r.Commit, o.Repo)
 	fmt.Fprintf(logf, "# started %s on %s; isolation: %s (%s)\n", time.Now().UTC().Format(time.RFC3339), hostName(), iso, detail)
-	fmt.Fprintf(logf, "# workdir: %s\n# command: %s\n", workdir, strings.Join(argv, " "))
+	fmt.Fprintf(logf, "# workdir: %s\n# command: %s\n", workdir, shellQuote(argv))
 	for _, k := range sortedKeys(set) {
 		fmt.Fprintf(logf, "# env: %s=%s\n", k, set[k])
 	}
@@ -249,6 +249,7 @@ func install(o *Options, st store, obs *observed, tmp, final string, m *manifest
 // error carrying its path and the last lines the build printed (after the
 // log's header, which starts at 0 and ends at headerEnd).
 func failBuild(st store, key, logPath string, headerEnd int64, what, diag string, out *outcome) error {
+	defer st.pruneFailed(out.o.Keep)
 	b, _ := os.ReadFile(logPath)
 	if int64(len(b)) >= headerEnd {
 		b = b[headerEnd:]
@@ -337,4 +338,18 @@ func statusText(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// shellQuote renders argv as it would be typed in a shell, for the log.
+func shellQuote(argv []string) string {
+	const plain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%"
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && strings.Trim(a, plain) == "" {
+			q[i] = a
+			continue
+		}
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
 }

@@ -340,6 +340,14 @@ func TestFailuresLeaveStoreAlone(t *testing.T) {
 	if len(failed) != 3 {
 		t.Errorf("failure logs: %v", failed)
 	}
+	// keep applies to failure logs too.
+	a := buildArgs(t, m, dir, "v1")
+	delete(a, "version_vars")
+	a["command"], a["artifacts"], a["keep"], a["name"] = []string{"false"}, []string{"x"}, 2, "hello"
+	mustFail(t, runModule(t, a, false), "exit status 1")
+	if failed, _ := filepath.Glob(filepath.Join(dir, "store", "*", "failed", "*.log")); len(failed) != 2 {
+		t.Errorf("keep 2 left failure logs %v", failed)
+	}
 }
 
 // fakeGo makes a go command running script, in a GOROOT whose VERSION is

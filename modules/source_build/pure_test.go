@@ -405,3 +405,11 @@ func TestChooseIsolation(t *testing.T) {
 		}
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	got := shellQuote([]string{"go", "build", "-ldflags", "-s -w -X 'main.v=a b'", "", "./cmd/x"})
+	want := `go build -ldflags '-s -w -X '\''main.v=a b'\''' '' ./cmd/x`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}

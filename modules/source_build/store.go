@@ -256,13 +256,20 @@ func (s store) prune(keep int, current string) ([]string, error) {
 			return drop, fmt.Errorf("prune %s: %w", s.entryDir(k), err)
 		}
 	}
-	if logs, err := filepath.Glob(filepath.Join(s.failedDir(), "*.log")); err == nil && len(logs) > keep {
-		sort.Strings(logs) // names start with the UTC time
-		for _, l := range logs[:len(logs)-keep] {
-			os.Remove(l)
-		}
-	}
+	s.pruneFailed(keep)
 	return drop, nil
+}
+
+// pruneFailed keeps the keep newest failure logs.
+func (s store) pruneFailed(keep int) {
+	logs, err := filepath.Glob(filepath.Join(s.failedDir(), "*.log"))
+	if err != nil || len(logs) <= keep {
+		return
+	}
+	sort.Strings(logs) // names start with the UTC time
+	for _, l := range logs[:len(logs)-keep] {
+		os.Remove(l)
+	}
 }
 
 // cleanTemps removes temporary build directories left by runs that were

@@ -6,7 +6,8 @@
 #         tree and store, with an empty Go build cache; the baseline is the
 #         same `go build` by hand in a checked-out tree (same flags, same
 #         offline settings, same network namespace, its own empty cache).
-#         Runs alternate between the two; medians over RUNS (default 3).
+#         Runs alternate between the two (ABBA order); medians over RUNS
+#         (default 3).
 #   noop  the same request again, the artifact being in the store (median of
 #         NOOP_RUNS, default 5).
 #
@@ -60,20 +61,34 @@ JSON
 
 module_ms=()
 base_ms=()
-for i in $(seq "$runs"); do
-	a="$(args "$work/cold-$i/src" "$work/cold-$i/store")"
+module_run() { # i: the module builds v1 from the mirror, from nothing
+	local a t0
+	a="$(args "$work/cold-$1/src" "$work/cold-$1/store")"
 	t0=$(now_ms)
-	GOCACHE="$work/cold-$i/gocache" "$bin" "$a" >"$work/cold-$i.json"
+	GOCACHE="$work/cold-$1/gocache" "$bin" "$a" >"$work/cold-$1.json"
 	module_ms+=($(($(now_ms) - t0)))
-	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r.get("built") else "module run failed: " + r.get("msg",""))' "$work/cold-$i.json"
-
+	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r.get("built") else "module run failed: " + r.get("msg",""))' "$work/cold-$1.json"
+	rm -rf "$work/cold-$1/gocache"
+}
+baseline_run() { # i: the same go build by hand in a checked-out tree
+	local t0
 	rm -rf "$work/out" && mkdir -p "$work/out"
 	t0=$(now_ms)
-	(cd "$work/src" && env GOCACHE="$work/base-$i/gocache" GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local \
+	(cd "$work/src" && env GOCACHE="$work/base-$1/gocache" GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local \
 		CGO_ENABLED=0 SOURCE_DATE_EPOCH="$epoch" "${netless[@]}" \
 		go build -trimpath -ldflags "-s -w -X main.version=v1 -buildid=" -o "$work/out/app" .)
 	base_ms+=($(($(now_ms) - t0)))
-	rm -rf "$work/cold-$i/gocache" "$work/base-$i"
+	rm -rf "$work/base-$1"
+}
+# Alternate which goes first, so that drift in the machine's load hits both.
+for i in $(seq "$runs"); do
+	if [ $((i % 2)) -eq 1 ]; then
+		module_run "$i"
+		baseline_run "$i"
+	else
+		baseline_run "$i"
+		module_run "$i"
+	fi
 done
 cold="$(printf '%s\n' "${module_ms[@]}" | median)"
 base="$(printf '%s\n' "${base_ms[@]}" | median)"
