@@ -65,6 +65,11 @@ func TestBuildLifecycle(t *testing.T) {
 	if reasons := strings.Join(c.list("reasons"), "\n"); !strings.Contains(reasons, "new commit") {
 		t.Errorf("check mode reasons: %s", reasons)
 	}
+	if d, _ := c["diff"].(map[string]any); d == nil ||
+		!strings.Contains(d["before"].(string), "commit: "+m.Commit["v1"]) ||
+		!strings.Contains(d["after"].(string), "commit: "+m.Commit["v2"]) || !strings.Contains(d["after"].(string), "(to be built)") {
+		t.Errorf("check mode diff: %v", c["diff"])
+	}
 	if head := gitIn(t, a["dest"].(string), "", "rev-parse", "HEAD"); head != m.Commit["v1"] {
 		t.Errorf("check mode moved the work tree to %s", head)
 	}
