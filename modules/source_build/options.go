@@ -65,6 +65,9 @@ func (o *Options) validate() error {
 	if strings.TrimSpace(o.Repo) == "" {
 		return errors.New("repo must not be empty")
 	}
+	if strings.HasPrefix(o.Repo, "-") {
+		return fmt.Errorf("repo %q must not start with '-' (git would read it as an option)", o.Repo)
+	}
 	if strings.TrimSpace(o.Version) == "" || strings.HasPrefix(o.Version, "-") || strings.ContainsAny(o.Version, " \t\n~^:?*[\\") {
 		return fmt.Errorf("version %q is not a valid tag, branch or commit name", o.Version)
 	}

@@ -161,6 +161,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"defaults", func(o *Options) {}, ""},
 		{"relative dest", func(o *Options) { o.Dest = "src" }, "dest must be an absolute path"},
+		{"option-like repo", func(o *Options) { o.Repo = "--upload-pack=touch /tmp/x" }, "must not start with '-'"},
 		{"store in dest", func(o *Options) { o.Store = "/src/traefik/blue/out" }, "must not be inside the work tree"},
 		{"bad version", func(o *Options) { o.Version = "v1 --upload-pack=x" }, "not a valid tag"},
 		{"option-like version", func(o *Options) { o.Version = "--all" }, "not a valid tag"},
