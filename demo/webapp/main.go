@@ -142,23 +142,29 @@ func run(c config, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newServer(a.routes())}
-	listeners := []net.Listener{ln}
+	var conns connCounter
+	web := newServer(a.routes())
+	web.ConnState = conns.hook
+	mainDone := make(chan struct{})
+	errs := make(chan error, 2)
+	go func() {
+		defer close(mainDone)
+		if err := web.Serve(ln); err != nil && !a.draining.Load() {
+			errs <- err
+		}
+	}()
+	var health *http.Server
 	if c.healthListen != "" {
 		hl, err := net.Listen("tcp", c.healthListen)
 		if err != nil {
 			return fmt.Errorf("health listener: %w", err)
 		}
-		servers = append(servers, newServer(healthOnly(a)))
-		listeners = append(listeners, hl)
-	}
-	errs := make(chan error, len(servers))
-	for i := range servers {
-		go func(s *http.Server, l net.Listener) {
-			if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		health = newServer(healthOnly(a))
+		go func() {
+			if err := health.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs <- err
 			}
-		}(servers[i], listeners[i])
+		}()
 	}
 	logger.Printf("%s: serving on %s (%s)%s", prefix, ln.Addr(), how, healthNote(c))
 	if err := sdNotify("READY=1\nSTATUS=serving " + how); err != nil {
@@ -174,15 +180,15 @@ func run(c config, logger *log.Logger) error {
 		return err
 	}
 	_ = sdNotify("STOPPING=1")
-	a.draining.Store(true)
-	// Shutdown closes our listener first. A socket from systemd stays open
-	// in systemd and in the other colour: connections not accepted yet wait
-	// in its queue for them. It then waits for requests in flight and closes
-	// idle keep-alive connections.
 	ctx, cancel := context.WithTimeout(context.Background(), c.grace)
 	defer cancel()
+	open := drain(ctx, a, web, ln, mainDone, &conns)
+	logger.Printf("%s: stopped accepting; %d connections still open were served", prefix, open)
 	var firstErr error
-	for _, s := range servers {
+	for _, s := range []*http.Server{web, health} {
+		if s == nil {
+			continue
+		}
 		if err := s.Shutdown(ctx); err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -192,6 +198,52 @@ func run(c config, logger *log.Logger) error {
 		return fmt.Errorf("drain: %w", firstErr)
 	}
 	return nil
+}
+
+// drain stops accepting and lets every connection already accepted be
+// answered, then returns how many were open when accepting stopped.
+//
+// http.Server.Shutdown alone loses requests: a connection accepted just
+// before it whose request is read just after is closed without an answer
+// (net/http checks shuttingDown() after reading a request). So, in order:
+// close our listener (a socket from systemd stays open in systemd and in the
+// other colour, and connections not yet accepted wait in its queue for them;
+// with SO_REUSEPORT and net.ipv4.tcp_migrate_req=1 the kernel hands our
+// queue to the other colour); wait for Serve to return, so every accepted
+// connection is counted; turn keep-alives off, which closes idle connections
+// and makes each busy one close after its current response; then wait for
+// the count to reach zero (bounded by ctx). Shutdown then finds nothing left.
+func drain(ctx context.Context, a *app, srv *http.Server, ln net.Listener, served <-chan struct{}, conns *connCounter) int64 {
+	a.draining.Store(true)
+	ln.Close()
+	select {
+	case <-served:
+	case <-ctx.Done():
+	}
+	open := conns.open.Load()
+	srv.SetKeepAlivesEnabled(false)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for conns.open.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return open
+		case <-tick.C:
+		}
+	}
+	return open
+}
+
+// connCounter counts a server's open connections through its ConnState hook.
+type connCounter struct{ open atomic.Int64 }
+
+func (c *connCounter) hook(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		c.open.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		c.open.Add(-1)
+	}
 }
 
 func healthNote(c config) string {

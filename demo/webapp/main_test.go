@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -274,4 +277,68 @@ func TestReusePortAndBrokenStart(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("-broken start: %v (%s)", err, line)
 	}
+}
+
+// Handover under load, as a flip does it: green starts on the shared socket,
+// then blue gets SIGTERM, three times over, while clients open a new
+// connection per request. No request may fail: a connection blue accepted
+// just before SIGTERM must still be answered.
+func TestHandoverUnderLoadLosesNothing(t *testing.T) {
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+
+	stop := make(chan struct{})
+	var requests, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				requests.Add(1)
+				resp, err := client.Get("http://" + addr + "/")
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+	}
+	colours := []string{"blue", "green"}
+	cur := startChild(t, ln, "-colour", colours[0])
+	cur.waitLine(t, "serving on")
+	for i := 1; i <= 3; i++ {
+		time.Sleep(300 * time.Millisecond)
+		next := startChild(t, ln, "-colour", colours[i%2])
+		next.waitLine(t, "serving on")
+		cur.cmd.Process.Signal(syscall.SIGTERM)
+		cur.waitLine(t, "stopped after serving")
+		cur.cmd.Wait()
+		cur = next
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || requests.Load() < 100 {
+		t.Fatalf("%d of %d requests failed during 3 handovers; first: %v", failed.Load(), requests.Load(), firstErr.Load())
+	}
+	t.Logf("%d requests, none failed, across 3 handovers", requests.Load())
 }
