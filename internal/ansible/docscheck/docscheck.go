@@ -56,16 +56,25 @@ func load(path string) (*documentation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sidecar: %w", err)
 	}
-	var top map[string]any
+	// ansible-core reads a sidecar's DOCUMENTATION and RETURN as YAML
+	// mappings; given a string holding YAML, ansible-doc 2.14 fails with
+	// "'AnsibleUnicode' object does not support item assignment".
+	var top map[string]yaml.Node
 	if err := yaml.Unmarshal(raw, &top); err != nil {
 		return nil, fmt.Errorf("parse sidecar %s: %w", path, err)
 	}
-	text, ok := top["DOCUMENTATION"].(string)
-	if !ok {
-		return nil, fmt.Errorf("%s: top-level DOCUMENTATION must be a YAML string holding YAML", path)
+	for _, key := range []string{"DOCUMENTATION", "RETURN"} {
+		node, ok := top[key]
+		if !ok {
+			return nil, fmt.Errorf("%s: no top-level %s", path, key)
+		}
+		if node.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s: top-level %s must be a YAML mapping, as ansible-doc reads sidecar docs (not a string holding YAML)", path, key)
+		}
 	}
+	node := top["DOCUMENTATION"]
 	var doc documentation
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+	if err := node.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("parse DOCUMENTATION of %s: %w", path, err)
 	}
 	return &doc, nil

@@ -104,11 +104,11 @@ func (r *recorder) Errorf(format string, args ...any) {
 func writeSidecar(t *testing.T, doc string) string {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("DOCUMENTATION: |\n")
+	b.WriteString("DOCUMENTATION:\n")
 	for _, line := range strings.Split(strings.TrimPrefix(doc, "\n"), "\n") {
 		b.WriteString("  " + line + "\n")
 	}
-	b.WriteString("EXAMPLES: |\n  - name: x\n")
+	b.WriteString("EXAMPLES: |\n  - name: x\nRETURN:\n  path:\n    description: x\n    type: str\n    returned: always\n")
 	p := filepath.Join(t.TempDir(), "sample.yml")
 	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o600))
 	return p
@@ -159,19 +159,24 @@ func TestCompareReportsEachDifference(t *testing.T) {
 
 func TestCompareBadSidecar(t *testing.T) {
 	dir := t.TempDir()
-	notString := filepath.Join(dir, "a.yml")
-	require.NoError(t, os.WriteFile(notString, []byte("DOCUMENTATION:\n  options: {}\n"), 0o600))
-	badYAML := filepath.Join(dir, "b.yml")
-	require.NoError(t, os.WriteFile(badYAML, []byte("DOCUMENTATION: |\n  options: [\n"), 0o600))
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+		return p
+	}
+	ret := "RETURN:\n  path: {type: str}\n"
 	for path, want := range map[string]string{
-		filepath.Join(dir, "missing.yml"): "read sidecar",
-		notString:                         "top-level DOCUMENTATION must be a YAML string",
-		badYAML:                           "parse DOCUMENTATION",
+		filepath.Join(dir, "missing.yml"):                                                "read sidecar",
+		write("string.yml", "DOCUMENTATION: |\n  options: {}\n"+ret):                     "top-level DOCUMENTATION must be a YAML mapping",
+		write("string-return.yml", "DOCUMENTATION:\n  options: {}\nRETURN: |\n  x: 1\n"): "top-level RETURN must be a YAML mapping",
+		write("no-return.yml", "DOCUMENTATION:\n  options: {}\n"):                        "no top-level RETURN",
+		write("bad-yaml.yml", "DOCUMENTATION:\n  options: [\n"):                          "parse sidecar",
+		write("bad-shape.yml", "DOCUMENTATION:\n  options: [1, 2]\n"+ret):                "parse DOCUMENTATION",
 	} {
 		r := &recorder{}
 		Compare[opts](r, path)
 		require.Len(t, r.errors, 1, path)
-		assert.Contains(t, r.errors[0], want)
+		assert.Contains(t, r.errors[0], want, path)
 	}
 }
 
