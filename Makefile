@@ -18,7 +18,7 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 # -buildid= and -trimpath make the bytes depend only on the sources.
 LDFLAGS   := -s -w -buildid=
 
-.PHONY: all build sizes collection test lint unit build-check docs-check e2e package-check bench \
+.PHONY: all build sizes collection test lint unit build-check docs-check e2e package-check lab-selftest bench \
         demo lab-up lab-down vendor clean help
 
 all: build
@@ -53,7 +53,7 @@ $(TARBALL): $(BINARIES) galaxy.yml meta/runtime.yml $(shell find plugins roles p
 	ansible-galaxy collection build --force --output-path .build .
 	@ls -l $(TARBALL)
 
-test: lint unit build build-check docs-check package-check e2e
+test: lint unit build build-check docs-check package-check lab-selftest e2e
 
 lint:
 	tests/lint.sh
@@ -69,6 +69,9 @@ docs-check: build
 
 package-check: collection
 	tests/package_check.sh $(TARBALL) $(MODULES)
+
+lab-selftest:
+	tests/lab/selftest.sh
 
 e2e: build
 	tests/e2e/run.sh
