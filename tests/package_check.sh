@@ -38,4 +38,14 @@ for m in "$@"; do
 		fail "ad-hoc chezlepro.sovereign.$m from the installed copy: $out"
 	fi
 done
+
+# And a real call from the installed copy: stage a binary on this machine.
+out="$(cd "$work" && ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
+	ansible localhost -c local -m chezlepro.sovereign.binary_stage \
+	-a "src=/bin/true version=1.0 root=$work/opt slot=blue" 2>&1 || true)"
+if grep -q 'CHANGED' <<<"$out" && [ "$(readlink -f "$work/opt/blue/true")" != "" ] && cmp -s /bin/true "$work/opt/blue/true"; then
+	pass "ad-hoc binary_stage from the installed copy staged /bin/true into $work/opt/blue"
+else
+	fail "ad-hoc binary_stage from the installed copy: $out"
+fi
 summary
