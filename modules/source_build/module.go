@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,8 +52,11 @@ func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 
 	if !actx.CheckMode {
 		lk, err := lock.Acquire(ctx, workTreeLock(o.Dest), time.Duration(o.LockTimeout)*time.Second)
-		if err != nil {
+		if errors.Is(err, lock.ErrTimeout) {
 			return nil, fmt.Errorf("another build of work tree %s is running: %w", o.Dest, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock work tree %s: %w", o.Dest, err)
 		}
 		defer lk.Release()
 	}
