@@ -209,6 +209,10 @@ func (f *Fake) ResetFailed(ctx context.Context, unit string) error {
 	if err := f.record("reset-failed", unit); err != nil {
 		return err
 	}
+	if _, ok := f.loaded[unit]; !ok {
+		// As systemd: the unit must be loaded.
+		return fmt.Errorf("reset-failed %s: Unit %s not loaded.", unit, unit)
+	}
 	u := f.unit(unit)
 	if u.ActiveState == "failed" {
 		u.ActiveState, u.SubState = "inactive", "dead"

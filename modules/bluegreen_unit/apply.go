@@ -135,6 +135,20 @@ func runStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s step,
 	case stepStart:
 		if s.colour != "" {
 			a.targetRun = true
+			// A failed earlier attempt leaves the unit failed, and possibly
+			// at its start limit; an asked-for start must not be refused
+			// for it (the attempt is in the history and the journal). A
+			// unit that is not failed may not even be loaded, and systemd
+			// refuses reset-failed then.
+			st, err := mgr.Status(ctx, s.unit)
+			if err != nil {
+				return err
+			}
+			if st.ActiveState == "failed" {
+				if err := mgr.ResetFailed(ctx, s.unit); err != nil {
+					return err
+				}
+			}
 		}
 		return mgr.Start(ctx, s.unit)
 	case stepStop:

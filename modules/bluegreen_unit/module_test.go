@@ -312,9 +312,14 @@ func TestModuleGateFailureLeavesOldColour(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 	// The next run retries the flip (it is still asked for) and succeeds
-	// once green is fixed.
+	// once green is fixed; a unit left failed is reset first.
 	h.healthy[Green] = true
+	h.fake.Set("webapp-green.service", "failed", false)
+	h.fake.Reset()
 	h.mustOK(h.run(args(map[string]any{"active": "green"})))
+	if h.fake.Calls[0] != "reset-failed webapp-green.service" || h.fake.Calls[1] != "start webapp-green.service" {
+		t.Fatalf("retry calls %q", h.fake.Calls)
+	}
 	if h.state().Active != Green {
 		t.Fatal("retry did not flip")
 	}
