@@ -69,8 +69,17 @@ func (d *DBus) drop(c *sd.Conn) {
 // do runs fn on a live connection, reconnecting and retrying once when the
 // connection turns out to be closed.
 func (d *DBus) do(ctx context.Context, fn func(c *sd.Conn) error) error {
+	return retryClosed(func() (*sd.Conn, error) { return d.get(ctx) }, d.drop,
+		func(c *sd.Conn, err error) bool { return errors.Is(err, godbus.ErrClosed) || !c.Connected() }, fn)
+}
+
+// retryClosed runs fn on the connection get returns. When fn fails because
+// that connection closed (systemd was re-executed, say), the connection is
+// dropped and fn runs once more on a new one; any other error is returned
+// as is.
+func retryClosed[C any](get func() (C, error), drop func(C), closed func(C, error) bool, fn func(C) error) error {
 	for attempt := 0; ; attempt++ {
-		c, err := d.get(ctx)
+		c, err := get()
 		if err != nil {
 			return err
 		}
@@ -78,12 +87,8 @@ func (d *DBus) do(ctx context.Context, fn func(c *sd.Conn) error) error {
 		if err == nil || attempt > 0 || !closed(c, err) {
 			return err
 		}
-		d.drop(c)
+		drop(c)
 	}
-}
-
-func closed(c *sd.Conn, err error) bool {
-	return errors.Is(err, godbus.ErrClosed) || !c.Connected()
 }
 
 // Close closes the connection.

@@ -130,3 +130,56 @@ func TestJobErrorMessage(t *testing.T) {
 		t.Fatal(e.Error())
 	}
 }
+
+type fakeConn struct {
+	id     int
+	closed bool
+}
+
+func TestRetryClosedReconnectsOnce(t *testing.T) {
+	var dialled []*fakeConn
+	get := func() (*fakeConn, error) {
+		c := &fakeConn{id: len(dialled) + 1}
+		dialled = append(dialled, c)
+		return c, nil
+	}
+	drop := func(c *fakeConn) { c.closed = true }
+	isClosed := func(c *fakeConn, err error) bool { return errors.Is(err, errClosedForTest) }
+
+	// The first connection died under us: one reconnect, then success.
+	var used []int
+	err := retryClosed(get, drop, isClosed, func(c *fakeConn) error {
+		used = append(used, c.id)
+		if c.id == 1 {
+			return errClosedForTest
+		}
+		return nil
+	})
+	if err != nil || !reflect.DeepEqual(used, []int{1, 2}) || !dialled[0].closed || dialled[1].closed {
+		t.Fatalf("err %v used %v", err, used)
+	}
+
+	// Closed twice in a row: give up after one retry.
+	dialled, used = nil, nil
+	err = retryClosed(get, drop, isClosed, func(c *fakeConn) error { used = append(used, c.id); return errClosedForTest })
+	if !errors.Is(err, errClosedForTest) || len(used) != 2 {
+		t.Fatalf("err %v used %v", err, used)
+	}
+
+	// Any other error is not retried.
+	dialled, used = nil, nil
+	boom := errors.New("org.freedesktop.systemd1.NoSuchUnit")
+	err = retryClosed(get, drop, isClosed, func(c *fakeConn) error { used = append(used, c.id); return boom })
+	if err != boom || len(used) != 1 {
+		t.Fatalf("err %v used %v", err, used)
+	}
+
+	// A failed dial is returned.
+	dialErr := errors.New("no bus")
+	err = retryClosed(func() (*fakeConn, error) { return nil, dialErr }, drop, isClosed, func(*fakeConn) error { return nil })
+	if err != dialErr {
+		t.Fatal(err)
+	}
+}
+
+var errClosedForTest = errors.New("dbus: connection closed by user")
