@@ -59,6 +59,7 @@ CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/bgload" ./tests/benc
 # -------------------------------------------------------------------- lab
 booted=false
 extra=""
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	if $booted && ! $keep; then
 		"$lab_sh" down --name "$lab" >"$work/lab-down.log" 2>&1 || echo "lab teardown failed: see $work/lab-down.log" >&2
