@@ -30,7 +30,7 @@ for m in "$@"; do
 	done
 	# An option the module does not have: the answer must come from the Go
 	# runtime inside the binary, proving dispatch found and ran it.
-	out="$(cd "$work" && ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
+	out="$(cd "$work" || exit 1; ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
 		ansible localhost -c local -m "chezlepro.sovereign.$m" -a 'bogus_option=1' 2>&1 || true)"
 	if grep -q "Unsupported parameters for ($m) module: bogus_option" <<<"$out"; then
 		pass "ad-hoc chezlepro.sovereign.$m from the installed copy answers from the Go runtime"
@@ -40,7 +40,7 @@ for m in "$@"; do
 done
 
 # And a real call from the installed copy: stage a binary on this machine.
-out="$(cd "$work" && ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
+out="$(cd "$work" || exit 1; ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
 	ansible localhost -c local -m chezlepro.sovereign.binary_stage \
 	-a "src=/bin/true version=1.0 root=$work/opt slot=blue" 2>&1 || true)"
 if grep -q 'CHANGED' <<<"$out" && [ "$(readlink -f "$work/opt/blue/true")" != "" ] && cmp -s /bin/true "$work/opt/blue/true"; then
