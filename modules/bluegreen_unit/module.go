@@ -162,13 +162,15 @@ func failure(c *config, p *plan, a *applied) error {
 	if len(a.compensation) > 0 {
 		fmt.Fprintf(&b, ". Then: %s", strings.Join(a.compensation, "; "))
 	}
-	if a.failed.kind == stepStart || a.failed.kind == stepGate {
-		if p.current != "" && p.flip {
-			if c.strategy == "exclusive" {
-				fmt.Fprintf(&b, ". %s was started again and stays active", serviceUnit(c.name, p.current))
-			} else {
-				fmt.Fprintf(&b, ". Traffic never moved: %s stays active and was not touched", serviceUnit(c.name, p.current))
-			}
+	if (a.failed.kind == stepStart || a.failed.kind == stepGate) && p.current != "" && p.flip {
+		old := serviceUnit(c.name, p.current)
+		switch {
+		case !p.oldRunning:
+			fmt.Fprintf(&b, ". %s, the active colour, was not running and was not touched", old)
+		case c.strategy == "exclusive":
+			fmt.Fprintf(&b, ". %s was started again and stays active", old)
+		default:
+			fmt.Fprintf(&b, ". Traffic never moved: %s stays active and was not touched", old)
 		}
 	}
 	if len(a.journal) > 0 {

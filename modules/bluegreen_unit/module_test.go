@@ -344,6 +344,20 @@ func TestModuleCrashOnStartAbortsGate(t *testing.T) {
 	}
 }
 
+func TestModuleFailureWhenTheOldColourWasDown(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	h.fake.Set("webapp-blue.service", "failed", true)
+	h.healthy[Green] = false
+	r := h.run(args(map[string]any{"active": "green"}))
+	if !r.bool("failed") || !strings.Contains(r.str("msg"), "webapp-blue.service, the active colour, was not running and was not touched") {
+		t.Fatalf("%v", r.str("msg"))
+	}
+	if st := h.unit("webapp-blue.service"); st.ActiveState != "failed" || !st.Enabled() {
+		t.Fatalf("blue was touched: %+v", st)
+	}
+}
+
 func TestModuleStartJobFailure(t *testing.T) {
 	h := newHarness(t)
 	h.mustOK(h.run(args(map[string]any{"active": "blue"})))

@@ -95,6 +95,8 @@ type plan struct {
 	warnings     []string
 	managedUnits []string
 	writeState   bool
+	// oldRunning: the colour active before the run was up when observed.
+	oldRunning bool
 }
 
 func (p *plan) changes() bool {
@@ -222,6 +224,9 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	target, other := p.target, p.target.Other()
 	tu, ou := serviceUnit(c.name, target), serviceUnit(c.name, other)
 	tst, ost := obs.units[tu], obs.units[ou]
+	if cur != "" {
+		p.oldRunning = running(obs.units[serviceUnit(c.name, cur)])
+	}
 
 	// The kernel setting first: if it cannot be made, nothing else is done.
 	if c.strategy == "reuseport" && c.migrate {
