@@ -60,6 +60,7 @@ lint:
 
 unit:
 	go test -count=1 ./...
+	cd demo/webapp && go test -count=1 ./...
 
 build-check: build
 	tests/build_check.sh
