@@ -113,14 +113,12 @@ func apply(ctx context.Context, g *git, o *Options, obs *observed, p plan, st st
 		}
 		out.fetched = true
 	}
-	if !g.hasCommit(ctx, o.Dest, r.Commit) {
+	if (p.Fetch || !obs.HaveCommit) && !g.hasCommit(ctx, o.Dest, r.Commit) {
 		return fmt.Errorf("%w: commit %s is not in %s after fetching it", ErrUnknownVersion, r.Commit, o.Repo)
 	}
-	ct, err := g.commitTime(ctx, o.Dest, r.Commit)
-	if err != nil {
+	if err := out.readCommitTime(ctx, g); err != nil {
 		return err
 	}
-	out.commitTime = ct
 	if o.Verify != "none" {
 		sig, err := verifySignature(ctx, g, o.Dest, o.Verify, r, o.Keyring)
 		if err != nil {
@@ -210,6 +208,20 @@ func newOutcome(o *Options, obs *observed, p plan, goBin, goVer string) *outcome
 		}
 	}
 	return out
+}
+
+// readCommitTime gets the commit's time from the stored build's manifest
+// when there is one (a no-op run spawns no git for it), else from git.
+func (out *outcome) readCommitTime(ctx context.Context, g *git) error {
+	if m := out.obs.Entry; m != nil && out.obs.EntryProblem == "" && m.Commit == out.obs.Resolved.Commit {
+		if t, err := time.Parse(time.RFC3339, m.CommitTime); err == nil {
+			out.commitTime = t.UTC()
+			return nil
+		}
+	}
+	ct, err := g.commitTime(ctx, out.o.Dest, out.obs.Resolved.Commit)
+	out.commitTime = ct
+	return err
 }
 
 // checkSignatureReadOnly verifies in check mode when the objects are already
