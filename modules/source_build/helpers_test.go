@@ -212,3 +212,14 @@ func runCmd(t *testing.T, name string, arg ...string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// builtOnce makes a mirror and builds version of it into a fresh directory:
+// the start of most tests.
+func builtOnce(t *testing.T, version string) (m *mirror, dir string, a map[string]any, r result) {
+	t.Helper()
+	m = newMirror(t)
+	dir = t.TempDir()
+	a = buildArgs(t, m, dir, version)
+	r = mustSucceed(t, runModule(t, a, false))
+	return m, dir, a, r
+}

@@ -172,10 +172,7 @@ func checkManifest(t *testing.T, r result, m *mirror, version string) {
 
 func TestMovedTagRefused(t *testing.T) {
 	t.Parallel()
-	m := newMirror(t)
-	dir := t.TempDir()
-	a := buildArgs(t, m, dir, "v1")
-	first := mustSucceed(t, runModule(t, a, false))
+	m, dir, a, first := builtOnce(t, "v1")
 	m.moveTag(t, "v1", m.Commit["v2"])
 
 	for _, check := range []bool{true, false} {
@@ -308,9 +305,7 @@ func TestNetworkIsCut(t *testing.T) {
 
 func TestFailuresLeaveStoreAlone(t *testing.T) {
 	t.Parallel()
-	m := newMirror(t)
-	dir := t.TempDir()
-	good := mustSucceed(t, runModule(t, buildArgs(t, m, dir, "v1"), false))
+	m, dir, _, good := builtOnce(t, "v1")
 
 	t.Run("failing command", func(t *testing.T) {
 		a := buildArgs(t, m, dir, "v1")
@@ -465,10 +460,7 @@ func TestVersionsAsBranchAndCommit(t *testing.T) {
 
 func TestDirtyWorkTree(t *testing.T) {
 	t.Parallel()
-	m := newMirror(t)
-	dir := t.TempDir()
-	a := buildArgs(t, m, dir, "v1")
-	mustSucceed(t, runModule(t, a, false))
+	m, dir, a, _ := builtOnce(t, "v1")
 	dest := a["dest"].(string)
 	edit(t, filepath.Join(dest, "main.go"), "sovereign", "tampered")
 	if err := os.WriteFile(filepath.Join(dest, "extra.go"), []byte("package main\n"), 0o644); err != nil {
@@ -491,10 +483,7 @@ func TestDirtyWorkTree(t *testing.T) {
 
 func TestUpdateFalseBuildsWithoutTheRepository(t *testing.T) {
 	t.Parallel()
-	m := newMirror(t)
-	dir := t.TempDir()
-	a := buildArgs(t, m, dir, "v1")
-	first := mustSucceed(t, runModule(t, a, false))
+	m, _, a, first := builtOnce(t, "v1")
 	if err := os.Rename(m.Path, m.Path+".gone"); err != nil {
 		t.Fatal(err)
 	}
