@@ -5,14 +5,14 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-unformatted="$(gofmt -l modules internal)"
+unformatted="$(gofmt -l modules internal tests demo/webapp/*.go)"
 if [ -n "$unformatted" ]; then
 	fail "gofmt: these files need gofmt -w: $unformatted"
 else
 	pass "gofmt"
 fi
 
-if go vet ./...; then pass "go vet"; else fail "go vet"; fi
+if go vet ./... && (cd demo/webapp && go vet ./...); then pass "go vet"; else fail "go vet"; fi
 
 if /usr/bin/python3 -m py_compile plugins/action/*.py plugins/plugin_utils/*.py; then
 	pass "python plugins compile"

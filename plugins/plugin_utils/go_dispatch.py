@@ -61,9 +61,6 @@ class GoModuleAction(ActionBase):
     # Set by the per-module subclass.
     MODULE = None
 
-    _supports_check_mode = True
-    _supports_async = True
-
     def _shipped_platforms(self):
         loader = self._shared_loader_obj.module_loader
         found = []
@@ -117,6 +114,11 @@ class GoModuleAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         if task_vars is None:
             task_vars = {}
+        # As the normal action: whether check mode is honoured is the module's
+        # call; async runs through ansible-core's wrapper. ActionBase.__init__
+        # resets both, so they are set here, not as class attributes.
+        self._supports_check_mode = True
+        self._supports_async = True
         result = super(GoModuleAction, self).run(tmp, task_vars)
         del tmp
         if result.get("skipped"):
