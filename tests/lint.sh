@@ -30,7 +30,7 @@ if command -v yamllint >/dev/null; then
 fi
 
 if command -v shellcheck >/dev/null; then
-	mapfile -t scripts < <(git ls-files '*.sh' .ci/run | grep -v '/vendor/')
+	mapfile -t scripts < <(git ls-files '*.sh' .ci/run | grep -v -E '(^|/)vendor/')
 	if shellcheck -x "${scripts[@]}"; then pass "shellcheck"; else fail "shellcheck"; fi
 fi
 summary
