@@ -171,11 +171,6 @@ cloud_config_modules: [runcmd]
 cloud_final_modules: [scripts-per-once, scripts-per-boot, scripts-per-instance, scripts-user,
   final-message]
 CLOUD
-datasource_list: [NoCloud, None]
-system_info:
-  network:
-    renderers: [networkd]
-CLOUD
 
 # sshd: keys only, no DNS lookups of clients (offline).
 cat >"$root/etc/ssh/sshd_config.d/chezlepro.conf" <<SSHD
