@@ -8,8 +8,8 @@
 # Usage: build-base-image.sh --dest DIR [--suite bookworm] [--mirror URI]
 #                            [--size 3G] [--include pkg1,pkg2]
 #
-# DIR receives disk.qcow2, vmlinuz, initrd.img and, last, the stamp file
-# "built" (its content: the build parameters). With the stamp present the
+# DIR receives disk.qcow2, vmlinuz, initrd.img, the build logs and, last, the
+# stamp file "built" (its content: the build parameters). With the stamp present the
 # script does nothing. The build happens in DIR.tmp.* and is renamed into place,
 # so an interrupted build never leaves a half image behind a stamp.
 set -euo pipefail
@@ -130,7 +130,7 @@ printf 'MODULES=list\n' >"$root/etc/initramfs-tools/conf.d/chezlepro-vm.conf"
 mkdir -p "$root/usr/share/initramfs-tools/modules.d"
 printf '%s\n' virtio_pci virtio_blk virtio_scsi sd_mod ext4 >"$root/usr/share/initramfs-tools/modules.d/chezlepro-vm"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
-if ! { in_root apt-get update -q && in_root apt-get install -y -q --no-install-recommends "${packages[@]}"; } >"$work/apt.log" 2>&1; then
+if ! { in_root apt-get update -q && in_root apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "${packages[@]}"; } >"$work/apt.log" 2>&1; then
 	cp "$work/apt.log" "$dest.failed.log"
 	tail -n 20 "$work/apt.log" >&2
 	log "apt-get install in the image failed; full log in $dest.failed.log"
@@ -216,7 +216,7 @@ size=$size
 built_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 build_seconds=$((SECONDS - start))
 STAMP
-rm -f "$work/debootstrap.log"
+# debootstrap.log and apt.log stay beside the image: what was installed, and how.
 
 rm -rf "$dest"
 mv "$work" "$dest"
