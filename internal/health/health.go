@@ -99,6 +99,9 @@ type Attempt struct {
 	LatencyMS int64  `json:"latency_ms"`
 	// AtMS is when the probe started, in ms since the gate started.
 	AtMS int64 `json:"at_ms"`
+	// CutByGate: the gate's own timeout, not the attempt's, ended this
+	// probe, so its detail says little about the service.
+	CutByGate bool `json:"cut_by_gate,omitempty"`
 }
 
 // Prober runs one probe. Probe must return within ctx's deadline.
@@ -277,8 +280,9 @@ func Run(ctx context.Context, g Gate, p Prober, abort func(context.Context) erro
 	for {
 		remaining := time.Until(deadline)
 		per := g.Check.AttemptTimeout
+		shortened := false
 		if per > remaining {
-			per = remaining
+			per, shortened = remaining, true
 		}
 		if per <= 0 {
 			return finish(false, timeoutReason(g, res))
@@ -286,6 +290,7 @@ func Run(ctx context.Context, g Gate, p Prober, abort func(context.Context) erro
 		actx, cancel := context.WithTimeout(ctx, per)
 		t0 := time.Now()
 		a := p.Probe(actx)
+		a.CutByGate = shortened && !a.OK && errors.Is(actx.Err(), context.DeadlineExceeded)
 		cancel()
 		res.Attempts++
 		a.N = res.Attempts
@@ -326,8 +331,19 @@ func Run(ctx context.Context, g Gate, p Prober, abort func(context.Context) erro
 
 func timeoutReason(g Gate, res Result) string {
 	reason := fmt.Sprintf("no %d consecutive successes within %s", g.Successes, g.Timeout)
-	if n := len(res.Last); n > 0 {
-		reason += "; last attempt: " + res.Last[n-1].Detail
+	n := len(res.Last)
+	if n == 0 {
+		return reason
 	}
-	return reason
+	last := res.Last[n-1]
+	if last.CutByGate {
+		// Say what the service answered when it had the time to answer.
+		for i := n - 2; i >= 0; i-- {
+			if !res.Last[i].CutByGate {
+				return reason + "; last complete attempt: " + res.Last[i].Detail +
+					"; the final one was cut by the gate's timeout (" + last.Detail + ")"
+			}
+		}
+	}
+	return reason + "; last attempt: " + last.Detail
 }

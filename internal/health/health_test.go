@@ -199,3 +199,32 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// proberFunc adapts a function to Prober.
+type proberFunc func(ctx context.Context) Attempt
+
+func (f proberFunc) Probe(ctx context.Context) Attempt { return f(ctx) }
+
+func TestReasonNamesTheLastCompleteAttemptWhenTheGateCutsTheFinalOne(t *testing.T) {
+	calls := 0
+	p := proberFunc(func(ctx context.Context) Attempt {
+		calls++
+		if calls == 1 {
+			return Attempt{OK: false, Detail: "status 503"}
+		}
+		<-ctx.Done() // hangs until the gate's deadline cuts it
+		return Attempt{OK: false, Detail: "context deadline exceeded"}
+	})
+	g := fastGate(Check{Kind: Command, Command: []string{"x"}, AttemptTimeout: time.Hour}, 1, 80*time.Millisecond)
+	res := Run(context.Background(), g, p, nil)
+	if res.Passed {
+		t.Fatal("gate passed")
+	}
+	want := "last complete attempt: status 503; the final one was cut by the gate's timeout (context deadline exceeded)"
+	if !strings.Contains(res.Reason, want) {
+		t.Fatalf("reason %q lacks %q", res.Reason, want)
+	}
+	if !res.Last[len(res.Last)-1].CutByGate || res.Last[0].CutByGate {
+		t.Fatalf("cut_by_gate marks: %+v", res.Last)
+	}
+}
