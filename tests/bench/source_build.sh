@@ -8,6 +8,8 @@
 #         offline settings, same network namespace, its own empty cache).
 #         Runs alternate between the two (ABBA order); medians over RUNS
 #         (default 3).
+#         overhead_ms is what the module adds around the build command
+#         (its wall time minus the build's, as the manifest records it).
 #   noop  the same request again, the artifact being in the store (median of
 #         NOOP_RUNS, default 5).
 #
@@ -61,6 +63,7 @@ JSON
 
 module_ms=()
 base_ms=()
+overhead_ms=()
 module_run() { # i: the module builds v1 from the mirror, from nothing
 	local a t0
 	a="$(args "$work/cold-$1/src" "$work/cold-$1/store")"
@@ -68,6 +71,9 @@ module_run() { # i: the module builds v1 from the mirror, from nothing
 	GOCACHE="$work/cold-$1/gocache" "$bin" "$a" >"$work/cold-$1.json"
 	module_ms+=($(($(now_ms) - t0)))
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r.get("built") else "module run failed: " + r.get("msg",""))' "$work/cold-$1.json"
+	# What the module adds around the build command itself (clone, checks,
+	# hashing, store): its wall time minus the build's, from the manifest.
+	overhead_ms+=($((module_ms[-1] - $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifest"]["build_duration_ms"])' "$work/cold-$1.json"))))
 	rm -rf "$work/cold-$1/gocache"
 }
 baseline_run() { # i: the same go build by hand in a checked-out tree
@@ -94,7 +100,8 @@ cold="$(printf '%s\n' "${module_ms[@]}" | median)"
 base="$(printf '%s\n' "${base_ms[@]}" | median)"
 ratio="$(awk -v a="$cold" -v b="$base" 'BEGIN {printf "%.3f", a / b}')"
 join() { local IFS=,; echo "$*"; }
-echo "bench: build scenario=cold ms=$cold baseline_ms=$base ratio=$ratio runs=$runs sample=$(basename "$sample") module_runs=$(join "${module_ms[@]}") baseline_runs=$(join "${base_ms[@]}")"
+overhead="$(printf '%s\n' "${overhead_ms[@]}" | median)"
+echo "bench: build scenario=cold ms=$cold baseline_ms=$base ratio=$ratio overhead_ms=$overhead runs=$runs sample=$(basename "$sample") module_runs=$(join "${module_ms[@]}") baseline_runs=$(join "${base_ms[@]}")"
 
 a="$(args "$work/cold-1/src" "$work/cold-1/store")"
 noop=()
