@@ -19,7 +19,7 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 LDFLAGS   := -s -w -buildid=
 
 .PHONY: all build sizes collection test lint unit build-check docs-check e2e package-check lab-selftest bench \
-        demo lab-up lab-down vendor clean help
+        demo test-vm lab-up lab-down vendor clean help
 
 all: build
 
@@ -29,6 +29,7 @@ help:
 	@echo "make bench        benchmarks (bench: lines)"
 	@echo "make collection   build the installable tarball under .build/"
 	@echo "make demo         boot the lab and run the pipeline on it"
+	@echo "make test-vm      create a real VM with libvirt, deploy and flip in it, delete it"
 	@echo "make lab-up       boot a 3-host lab for manual use (make lab-down to remove it)"
 
 build: $(BINARIES) sizes
@@ -82,6 +83,11 @@ bench: build
 
 demo: build
 	tests/demo.sh
+
+# One real VM on libvirt (KVM when it works, else TCG): create, deploy
+# blue/green inside it with the collection, flip, delete.
+test-vm: build
+	tests/vm/test-vm.sh
 
 lab-up:
 	tests/lab/lab.sh up --name manual --hosts 3
