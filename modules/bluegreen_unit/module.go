@@ -170,7 +170,12 @@ func failure(c *config, p *plan, a *applied) error {
 		case c.strategy == "exclusive":
 			fmt.Fprintf(&b, ". %s was started again and stays active", old)
 		default:
-			fmt.Fprintf(&b, ". Traffic never moved: %s stays active and was not touched", old)
+			// Both colours share the listening socket (socket) or port
+			// (reuseport), so the colour under test took part of the
+			// connections while it was gated: say so rather than claim
+			// traffic never moved.
+			fmt.Fprintf(&b, ". %s stays active and was not touched; %s shared the %s while it was gated and is stopped",
+				old, serviceUnit(c.name, p.target), map[string]string{"socket": "listening socket", "reuseport": "port"}[c.strategy])
 		}
 	}
 	if len(a.journal) > 0 {

@@ -283,7 +283,7 @@ func TestModuleGateFailureLeavesOldColour(t *testing.T) {
 		`flip of webapp to green failed at step "gate webapp-green.service: health gate before traffic moves"`,
 		"health gate http http://127.0.0.1:9002/healthz: no 2 consecutive successes within 500ms; last attempt: status 500",
 		"Then: stop webapp-green.service",
-		"Traffic never moved: webapp-blue.service stays active and was not touched",
+		"webapp-blue.service stays active and was not touched; webapp-green.service shared the listening socket while it was gated and is stopped",
 		"Last journal lines of webapp-green.service:\nwebapp[42]: colour=green health broken on purpose",
 	} {
 		if !strings.Contains(msg, want) {
