@@ -5,6 +5,7 @@
 #
 #   tests/e2e/run.sh [--lab NAME] [--keep] [PLAYBOOK ...]
 #
+# Playbooks run in groups, each on a fresh lab (see below).
 # Every playbook gets these extra vars: lab_name, lab_sh (the lab tool, for
 # reboots), repo_root. Output of each run goes to .build/e2e/<playbook>.log.
 set -euo pipefail
@@ -40,16 +41,29 @@ trap teardown EXIT
 trap 'exit 130' INT TERM
 
 start=$(date +%s)
-# The build host needs a Go toolchain: the controller's, read-only.
-inventory="$("$lab_sh" up --name "$lab" --hosts 3 --bind-ro /usr/local/go | tail -n1)"
-echo "lab $lab up in $(($(date +%s) - start)) s, inventory $inventory"
-
 ANSIBLE_COLLECTIONS_PATH="$(collection_path)"
 export ANSIBLE_COLLECTIONS_PATH
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_HOST_KEY_CHECKING=0
 
+# Each group of playbooks (the name up to its first "_": binary_stage_*,
+# bluegreen_unit_*, pipeline_*, ...) gets a freshly booted lab, so what one
+# module's tests leave running (a service on a port, say) cannot decide
+# another's outcome. A lab boots in a few seconds.
+current_group=""
+inventory=""
 for pb in "${playbooks[@]}"; do
 	name="$(basename "$pb" .yml)"
+	group="${name%%_*}"
+	if [ "$group" != "$current_group" ]; then
+		if [ -n "$current_group" ]; then
+			"$lab_sh" down --name "$lab" >"$logs/lab-down.log" 2>&1 || echo "lab teardown failed: see $logs/lab-down.log" >&2
+		fi
+		t0=$(date +%s)
+		# The build host needs a Go toolchain: the controller's, read-only.
+		inventory="$("$lab_sh" up --name "$lab" --hosts 3 --bind-ro /usr/local/go | tail -n1)"
+		echo "lab $lab up for the $group playbooks in $(($(date +%s) - t0)) s, inventory $inventory"
+		current_group="$group"
+	fi
 	t0=$(date +%s%N)
 	if ansible-playbook -i "$inventory" -e "lab_name=$lab" -e "lab_sh=$lab_sh" -e "repo_root=$REPO_ROOT" \
 		-vvv "$pb" >"$logs/$name.log" 2>&1; then
