@@ -26,7 +26,7 @@ set -euo pipefail
 cd "$REPO_ROOT"
 
 flips=20
-lab=bgbench
+lab="bgbench-$$"
 inventory=""
 keep=false
 while [ $# -gt 0 ]; do

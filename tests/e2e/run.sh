@@ -13,7 +13,10 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$REPO_ROOT"
 
-lab="e2e"
+# A name of its own per run: two runs on one machine (a CI job beside a
+# developer's run) must neither collide nor tear down each other's lab.
+lab="e2e-$$"
+lab_started=false
 keep=false
 playbooks=()
 while [ $# -gt 0 ]; do
@@ -33,7 +36,7 @@ logs="$REPO_ROOT/.build/e2e"
 mkdir -p "$logs"
 
 teardown() {
-	if ! $keep; then
+	if $lab_started && ! $keep; then
 		"$lab_sh" down --name "$lab" >"$logs/lab-down.log" 2>&1 || echo "lab teardown failed: see $logs/lab-down.log" >&2
 	fi
 }
@@ -59,6 +62,7 @@ for pb in "${playbooks[@]}"; do
 			"$lab_sh" down --name "$lab" >"$logs/lab-down.log" 2>&1 || echo "lab teardown failed: see $logs/lab-down.log" >&2
 		fi
 		t0=$(date +%s)
+		lab_started=true
 		# The build host needs a Go toolchain: the controller's, read-only.
 		inventory="$("$lab_sh" up --name "$lab" --hosts 3 --bind-ro /usr/local/go | tail -n1)"
 		echo "lab $lab up for the $group playbooks in $(($(date +%s) - t0)) s, inventory $inventory"

@@ -15,7 +15,7 @@ set -euo pipefail
 hosts=3
 runs=3
 cold=false
-lab=labtest-bench
+lab="labbench-$$"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--hosts) hosts="$2"; shift 2 ;;

@@ -6,12 +6,12 @@
 # failed or interrupted `up` cleans up after itself and never touches another
 # lab.  Prints "N passed, N failed"; exits non-zero on failure.
 #
-#   tests/lab/selftest.sh [LAB]      (default LAB: labtest; also uses LAB-b, LAB-i)
+#   tests/lab/selftest.sh [LAB]      (default LAB: labtest-PID; also uses LAB-b, LAB-i)
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-lab="${1:-labtest}"
+lab="${1:-labtest-$$}" # per run: never another run's lab
 other="$lab-b"
 intr="$lab-i"
 L="$REPO_ROOT/tests/lab/lab.sh"

@@ -21,8 +21,10 @@ cd "$REPO_ROOT"
 keep=false
 [ "${1:-}" != "--keep" ] || keep=true
 
-vm_name="cz-vmtest"
-net_name="czvmtest"
+# Names of its own per run, so a CI job and a developer's run on one
+# hypervisor never collide.
+vm_name="cz-vmtest-$$"
+net_name="czvm$$"
 uri="qemu:///system"
 storage_dir="/var/lib/chezlepro-vm"
 image_dir="/var/cache/chezlepro-vm/debian12"
@@ -32,6 +34,9 @@ work="$(mktemp -d /tmp/chezlepro-vmtest.XXXXXX)"
 
 started_daemons=()
 net_existed=false
+# The role gives /dev/kvm to group kvm, mode 0660, as udev does on Debian (see
+# roles/vm/tasks/accel.yml); a machine without udev gets its own back at the end.
+kvm_perms="$(stat -c '%g %a' /dev/kvm 2>/dev/null || true)"
 
 now_ms() { date +%s%3N; }
 test_start=$(now_ms)
@@ -60,6 +65,10 @@ cleanup() {
 		virsh -c "$uri" net-undefine "$net_name" >/dev/null 2>&1 || true
 	fi
 	rm -f "$storage_dir/network-$net_name.xml"
+	if [ -n "$kvm_perms" ]; then
+		chgrp "${kvm_perms% *}" /dev/kvm 2>/dev/null || true
+		chmod "${kvm_perms#* }" /dev/kvm 2>/dev/null || true
+	fi
 	local i pid
 	for ((i = ${#started_daemons[@]} - 1; i >= 0; i--)); do
 		pid="${started_daemons[$i]}"
@@ -146,7 +155,7 @@ all:
           vm_install_packages: false
           vm_storage_dir: $storage_dir
           vm_network: $net_name
-          vm_network_bridge: czvmt0
+          vm_network_bridge: czvm$$b
           vm_network_host_address: 198.19.$subnet.1/24
           vm_admin_ssh_keys: ["$(cat "$work/id_ed25519.pub")"]
           vm_ssh_private_key_file: $work/id_ed25519
