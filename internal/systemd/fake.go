@@ -32,8 +32,9 @@ type Fake struct {
 	// JournalLines is what Journal returns per unit.
 	JournalLines map[string][]string
 
-	units  map[string]*UnitStatus
-	loaded map[string]string // unit -> file content at the last reload
+	units   map[string]*UnitStatus
+	loaded  map[string]string // unit -> file content at the last reload
+	lastPID uint32            // each started service gets a PID of its own
 }
 
 var _ Manager = (*Fake)(nil)
@@ -149,7 +150,11 @@ func (f *Fake) Start(ctx context.Context, unit string) error {
 		return nil
 	}
 	if u.ActiveState != "active" && strings.HasSuffix(unit, ".service") {
-		u.MainPID = uint32(1000 + len(f.Calls))
+		if f.lastPID < 1000 {
+			f.lastPID = 1000
+		}
+		f.lastPID++
+		u.MainPID = f.lastPID
 	}
 	u.ActiveState, u.SubState, u.Result = "active", "running", "success"
 	return nil

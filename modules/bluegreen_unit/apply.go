@@ -27,6 +27,9 @@ type applied struct {
 	compensation []string
 	startedAt    time.Time
 	targetRun    bool
+	// steering: what each hold, move and release did, one line per group.
+	steering []string
+	warnings []string
 }
 
 // gateError carries the gate result of a failed gate step.
@@ -165,6 +168,8 @@ func runStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s step,
 			return &gateError{res}
 		}
 		return nil
+	case stepHold, stepMove, stepRelease:
+		return steerStep(ctx, e, mgr, c, s, a)
 	case stepRemoveState:
 		if err := os.Remove(statePath(e.stateDir, c.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
@@ -172,6 +177,54 @@ func runStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s step,
 		return fsutil.SyncDir(e.stateDir)
 	}
 	return fmt.Errorf("unknown step %q", s.kind)
+}
+
+// steerStep runs a hold, move or release. A hold that fails fails the flip
+// before the new colour starts. A move or release that fails only warns:
+// the steering is undone or left, and either way harmless, because an
+// index that no longer exists falls back to the kernel's hash once the old
+// colour's sockets close.
+func steerStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s step, a *applied) error {
+	pid := func(col Colour) (int, error) {
+		st, err := mgr.Status(ctx, serviceUnit(c.name, col))
+		return int(st.MainPID), err
+	}
+	self, err := pid(s.colour)
+	if err != nil {
+		return err
+	}
+	var lines []string
+	switch s.kind {
+	case stepHold:
+		lines, err = e.steer.Hold(self)
+		a.steering = append(a.steering, prefix("hold: ", lines)...)
+		if err != nil {
+			return fmt.Errorf("%w; reuseport_steer: false flips without steering (the new colour then takes connections as soon as it listens, before its gate)", err)
+		}
+		return nil
+	case stepMove:
+		old, perr := pid(s.colour.Other())
+		if perr != nil {
+			return perr
+		}
+		lines, err = e.steer.Move(old, self)
+		a.steering = append(a.steering, prefix("move: ", lines)...)
+	default:
+		lines, err = e.steer.Release(self)
+		a.steering = append(a.steering, prefix("release: ", lines)...)
+	}
+	if err != nil {
+		a.warnings = append(a.warnings, fmt.Sprintf("%s %s: %v", s.kind, s.colour, err))
+	}
+	return nil
+}
+
+func prefix(p string, lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = p + l
+	}
+	return out
 }
 
 // unitDown returns an error describing the unit when it is no longer

@@ -13,6 +13,7 @@ import (
 	"github.com/chezlepro/sovereign/internal/ansible"
 	"github.com/chezlepro/sovereign/internal/health"
 	"github.com/chezlepro/sovereign/internal/lock"
+	"github.com/chezlepro/sovereign/internal/reuseport"
 	"github.com/chezlepro/sovereign/internal/systemd"
 )
 
@@ -28,6 +29,7 @@ type env struct {
 	// writeProc writes a /proc/sys file (in place: it cannot be renamed over).
 	writeProc func(path string, data []byte) error
 	prober    func(health.Check) health.Prober
+	steer     steerer
 	now       func() time.Time
 	sleep     func(ctx context.Context, d time.Duration) error
 }
@@ -42,6 +44,7 @@ func realEnv() env {
 		procMigrate: "/proc/sys/net/ipv4/tcp_migrate_req",
 		writeProc:   func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) },
 		prober:      func(c health.Check) health.Prober { return c.Prober() },
+		steer:       kernelSteerer{proc: reuseport.Proc{Root: "/proc"}},
 		now:         time.Now,
 		sleep:       sleepCtx,
 	}
@@ -169,11 +172,14 @@ func failure(c *config, p *plan, a *applied) error {
 			fmt.Fprintf(&b, ". %s, the active colour, was not running and was not touched", old)
 		case c.strategy == "exclusive":
 			fmt.Fprintf(&b, ". %s was started again and stays active", old)
+		case held(a):
+			fmt.Fprintf(&b, ". %s stays active and was not touched; new connections stayed on it (steered) while %s was gated, and %s is stopped: traffic never moved",
+				old, serviceUnit(c.name, p.target), serviceUnit(c.name, p.target))
 		default:
 			// Both colours share the listening socket (socket) or port
-			// (reuseport), so the colour under test took part of the
-			// connections while it was gated: say so rather than claim
-			// traffic never moved.
+			// (reuseport, unsteered), so the colour under test took part
+			// of the connections while it was gated: say so rather than
+			// claim traffic never moved.
 			fmt.Fprintf(&b, ". %s stays active and was not touched; %s shared the %s while it was gated and is stopped",
 				old, serviceUnit(c.name, p.target), map[string]string{"socket": "listening socket", "reuseport": "port"}[c.strategy])
 		}
@@ -182,6 +188,17 @@ func failure(c *config, p *plan, a *applied) error {
 		fmt.Fprintf(&b, ". Last journal lines of %s:\n%s", a.failed.unit, strings.Join(a.journal, "\n"))
 	}
 	return errors.New(b.String())
+}
+
+// held is true when the run held new connections of a shared port on the
+// old colour's sockets before starting the new one.
+func held(a *applied) bool {
+	for _, l := range a.steering {
+		if strings.HasPrefix(l, "hold: ") && strings.Contains(l, ": held on ") {
+			return true
+		}
+	}
+	return false
 }
 
 // report builds the result. a is nil when nothing was applied (check mode,
@@ -216,6 +233,12 @@ func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *
 	if a != nil {
 		steps = a.done
 		v["timings_ms"] = a.timings
+		if a.steering != nil {
+			v["steering"] = a.steering
+		}
+		for _, w := range a.warnings {
+			actx.Warn(w)
+		}
 		if a.gate != nil {
 			v["gate"] = a.gate
 		}

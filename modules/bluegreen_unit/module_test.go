@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,10 +57,40 @@ func newHarness(t *testing.T) *harness {
 		procMigrate: filepath.Join(root, "migrate"),
 		writeProc:   func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) },
 		prober:      h.prober,
+		steer:       &fakeSteerer{fake: h.fake},
 		now:         time.Now,
 		sleep:       func(context.Context, time.Duration) error { return nil },
 	}
 	return h
+}
+
+// fakeSteerer records each steering call among the systemd calls, so tests
+// see the order: "steer hold PID", "steer move OLD NEW", "steer release PID".
+type fakeSteerer struct {
+	fake    *systemd.Fake
+	holdErr error
+}
+
+func (f *fakeSteerer) log(format string, a ...any) {
+	f.fake.Calls = append(f.fake.Calls, "steer "+fmt.Sprintf(format, a...))
+}
+
+func (f *fakeSteerer) Hold(old int) ([]string, error) {
+	f.log("hold %d", old)
+	if f.holdErr != nil {
+		return nil, f.holdErr
+	}
+	return []string{"tcp 0.0.0.0:8080: held on the old colour's 1 socket(s)"}, nil
+}
+
+func (f *fakeSteerer) Move(old, neu int) ([]string, error) {
+	f.log("move %d %d", old, neu)
+	return []string{"tcp 0.0.0.0:8080: moved to the new colour's 1 socket(s)"}, nil
+}
+
+func (f *fakeSteerer) Release(pid int) ([]string, error) {
+	f.log("release %d", pid)
+	return []string{"tcp 0.0.0.0:8080: released"}, nil
 }
 
 type probeFunc func(ctx context.Context) health.Attempt
@@ -554,6 +586,116 @@ func TestModuleReuseportMigrate(t *testing.T) {
 	}
 	a["reuseport_migrate"] = false
 	h.mustOK(h.run(a))
+}
+
+// reuseportArgs are a reuseport webapp's arguments (tcp_migrate_req left
+// alone: the harness's /proc file is a plain file).
+func reuseportArgs(extra map[string]any) map[string]any {
+	a := args(map[string]any{"strategy": "reuseport", "sockets": nil, "reuseport_migrate": false})
+	for k, v := range extra {
+		a[k] = v
+	}
+	return a
+}
+
+func TestModuleReuseportSteersTheFlip(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(reuseportArgs(map[string]any{"active": "blue"})))
+	bluePID := h.unit("webapp-blue.service").MainPID
+	h.fake.Reset()
+
+	// Check mode lists the steering in the plan.
+	r := h.run(reuseportArgs(map[string]any{"active": "green"}), "check_mode")
+	h.mustOK(r)
+	steps := fmt.Sprint(r["steps"])
+	for _, want := range []string{"hold blue: new connections stay on the old colour's sockets", "move green: new connections go to the new colour", "release green:"} {
+		if !strings.Contains(steps, want) {
+			t.Errorf("check-mode steps lack %q: %s", want, steps)
+		}
+	}
+	if len(h.fake.Mutating()) != 0 {
+		t.Fatalf("check mode steered or changed: %q", h.fake.Calls)
+	}
+
+	r = h.run(reuseportArgs(map[string]any{"active": "green"}))
+	h.mustOK(r)
+	greenPID := h.unit("webapp-green.service").MainPID
+	want := []string{
+		fmt.Sprintf("steer hold %d", bluePID),
+		"start webapp-green.service",
+		fmt.Sprintf("steer move %d %d", bluePID, greenPID),
+		"enable webapp-green.service", "disable webapp-blue.service", "reload",
+		"stop webapp-blue.service",
+		fmt.Sprintf("steer release %d", greenPID),
+	}
+	if !reflect.DeepEqual(h.fake.Mutating(), want) {
+		t.Fatalf("calls\n got %q\nwant %q", h.fake.Mutating(), want)
+	}
+	if got := fmt.Sprint(r["steering"]); !strings.Contains(got, "hold: tcp 0.0.0.0:8080: held on") || !strings.Contains(got, "move: tcp 0.0.0.0:8080: moved") {
+		t.Fatalf("steering %s", got)
+	}
+}
+
+func TestModuleReuseportGateFailureTrafficNeverMoved(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(reuseportArgs(map[string]any{"active": "blue"})))
+	bluePID := h.unit("webapp-blue.service").MainPID
+	h.healthy[Green] = false
+	h.fake.Reset()
+	r := h.run(reuseportArgs(map[string]any{"active": "green"}))
+	if !r.bool("failed") || !strings.Contains(r.str("msg"), "webapp-blue.service stays active and was not touched; new connections stayed on it (steered) while webapp-green.service was gated, and webapp-green.service is stopped: traffic never moved") {
+		t.Fatalf("msg %s", r.str("msg"))
+	}
+	want := []string{fmt.Sprintf("steer hold %d", bluePID), "start webapp-green.service", "stop webapp-green.service",
+		fmt.Sprintf("steer release %d", bluePID), "journal webapp-green.service"}
+	if !reflect.DeepEqual(h.fake.Calls, want) {
+		t.Fatalf("calls\n got %q\nwant %q", h.fake.Calls, want)
+	}
+
+	// Without steering, the message says the new colour shared the port.
+	h.fake.Reset()
+	r = h.run(reuseportArgs(map[string]any{"active": "green", "reuseport_steer": false}))
+	if !r.bool("failed") || !strings.Contains(r.str("msg"), "webapp-green.service shared the port while it was gated") {
+		t.Fatalf("msg %s", r.str("msg"))
+	}
+	for _, c := range h.fake.Calls {
+		if strings.HasPrefix(c, "steer ") {
+			t.Fatalf("reuseport_steer: false steered: %q", h.fake.Calls)
+		}
+	}
+}
+
+func TestModuleReuseportHoldFailureStartsNothing(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(reuseportArgs(map[string]any{"active": "blue"})))
+	h.env.steer.(*fakeSteerer).holdErr = errors.New("holding new connections of tcp 0.0.0.0:8080 on the old colour: " + "the socket is a Multipath TCP socket")
+	h.fake.Reset()
+	r := h.run(reuseportArgs(map[string]any{"active": "green"}))
+	msg := r.str("msg")
+	if !r.bool("failed") || !strings.Contains(msg, `failed at step "hold blue:`) || !strings.Contains(msg, "Multipath TCP") ||
+		!strings.Contains(msg, "reuseport_steer: false flips without steering") {
+		t.Fatalf("msg %s", msg)
+	}
+	for _, c := range h.fake.Calls {
+		if strings.HasPrefix(c, "start ") || strings.HasPrefix(c, "stop ") {
+			t.Fatalf("a failed hold must start or stop nothing: %q", h.fake.Calls)
+		}
+	}
+	if b := h.unit("webapp-blue.service"); !running(b) || h.state().Active != Blue {
+		t.Fatalf("blue %+v", b)
+	}
+}
+
+func TestModuleReuseportNoSteeringWhenBothRun(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(reuseportArgs(map[string]any{"active": "blue", "keep_warm": true})))
+	h.fake.Reset()
+	h.mustOK(h.run(reuseportArgs(map[string]any{"active": "green", "keep_warm": true})))
+	for _, c := range h.fake.Calls {
+		if strings.HasPrefix(c, "steer ") {
+			t.Fatalf("keep_warm: the group's order is unknown, nothing may be steered: %q", h.fake.Calls)
+		}
+	}
 }
 
 func TestModuleAbsent(t *testing.T) {

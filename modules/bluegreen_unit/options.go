@@ -46,6 +46,7 @@ type Options struct {
 	KeepWarm         bool    `ansible:"keep_warm" default:"false"`
 	StopDelay        float64 `ansible:"stop_delay" default:"0"`
 	ReuseportMigrate bool    `ansible:"reuseport_migrate" default:"true"`
+	ReuseportSteer   bool    `ansible:"reuseport_steer" default:"true"`
 	LockTimeout      float64 `ansible:"lock_timeout" default:"60"`
 	HistorySize      int     `ansible:"history_size" default:"20"`
 	JournalLines     int     `ansible:"journal_lines" default:"30"`
@@ -139,6 +140,7 @@ type config struct {
 	keepWarm     bool
 	stopDelay    time.Duration
 	migrate      bool
+	steer        bool
 	lockTimeout  time.Duration
 	historySize  int
 	journalLines int
@@ -293,7 +295,7 @@ func newConfig(o *Options) (*config, error) {
 	}
 	c := &config{
 		name: o.Name, state: o.State, action: o.Action, strategy: o.Strategy,
-		keepWarm: o.KeepWarm, migrate: o.ReuseportMigrate,
+		keepWarm: o.KeepWarm, migrate: o.ReuseportMigrate, steer: o.ReuseportSteer,
 		historySize: o.HistorySize, journalLines: o.JournalLines,
 		colour: map[Colour]*colourConfig{},
 	}

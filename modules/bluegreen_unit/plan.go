@@ -45,6 +45,12 @@ const (
 	stepSysctl      stepKind = "sysctl"
 	stepSysctlConf  stepKind = "write-sysctl"
 	stepRemoveState stepKind = "remove-state"
+	// Steering of the port's SO_REUSEPORT group (strategy reuseport): hold
+	// new connections on the old colour's sockets, move them to the new
+	// colour's, release (the kernel's hash again). See internal/reuseport.
+	stepHold    stepKind = "hold"
+	stepMove    stepKind = "move"
+	stepRelease stepKind = "release"
 )
 
 // step is one action of a plan. onFailure runs, in order, when this step
@@ -70,6 +76,8 @@ func (s step) String() string {
 		subject = s.delay.String()
 	case stepSysctl:
 		subject = "net.ipv4.tcp_migrate_req=1"
+	case stepHold, stepMove, stepRelease:
+		subject = string(s.colour)
 	}
 	if subject == "" {
 		return fmt.Sprintf("%s: %s", s.kind, s.reason)
@@ -319,6 +327,11 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		}
 	}
 
+	// Steer the port's SO_REUSEPORT group during a flip, when the group
+	// holds only the old colour's sockets: the new colour's then join at
+	// known positions (with keep_warm both colours may listen already).
+	steer := c.strategy == "reuseport" && c.steer && p.flip && running(ost) && !running(tst) && !c.keepWarm
+
 	var undo []step
 	switch {
 	case !p.flip && running(tst):
@@ -346,6 +359,10 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 				p.steps = append(p.steps, step{kind: stepStop, unit: tu, reason: "the warm colour runs an older definition or binary: restart it"})
 			}
 		}
+		if steer {
+			p.steps = append(p.steps, step{kind: stepHold, colour: cur, reason: "new connections stay on the old colour's sockets until the new colour passes its gate"})
+			undo = append(undo, step{kind: stepRelease, colour: cur, reason: "the kernel spreads new connections by hash again"})
+		}
 		p.steps = append(p.steps,
 			step{kind: stepStart, unit: tu, colour: target, reason: "bring up the new colour", onFailure: undo},
 			step{kind: stepGate, unit: tu, colour: target, reason: "health gate before traffic moves", onFailure: undo})
@@ -354,6 +371,9 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	// Commit: the target is healthy. Sockets now name it, it is the one
 	// enabled at boot, and the other colour stops.
 	var commit []step
+	if steer {
+		commit = append(commit, step{kind: stepMove, colour: target, reason: "new connections go to the new colour; the old one empties its accept queue"})
+	}
 	var reloadFor []string
 	for _, so := range c.sockets {
 		n := socketUnit(c.name, so.name)
@@ -384,6 +404,9 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 			reason = "drain and stop the old colour"
 		}
 		commit = append(commit, step{kind: stepStop, unit: ou, reason: reason})
+		if steer {
+			commit = append(commit, step{kind: stepRelease, colour: target, reason: "the old colour's sockets are gone: the kernel's hash spreads over the new colour's"})
+		}
 	}
 	if len(commit) > 0 {
 		commit[0].commit = true
