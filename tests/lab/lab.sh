@@ -506,7 +506,11 @@ internal_nspawn() {
 	mount -t tmpfs -o mode=0755,size=4m chezlepro-lab /run/systemd/nspawn
 	local args=(-b -D "$(host_dir "$n")/root" -M "$(host_machine "$n")"
 		--console=read-only --register=no --keep-unit --resolv-conf=off --timezone=off --link-journal=no
-		--network-namespace-path="/run/netns/$(host_netns "$n")")
+		--network-namespace-path="/run/netns/$(host_netns "$n")"
+		# nspawn's seccomp filter refuses pidfd_getfd(2), which a VM or a
+		# bare host allows root: bluegreen_unit steers SO_REUSEPORT groups
+		# through it.
+		--system-call-filter=pidfd_getfd)
 	for b in "${BINDS[@]}"; do args+=("--bind-ro=$b"); done
 	exec systemd-nspawn "${args[@]}"
 }
