@@ -170,6 +170,9 @@ if [ -z "$FAILED_STEP" ]; then
 		problems+=("v1 was not built in a network namespace")
 	grep -q "the blue slot points again at v1-" "$WORK/08-deploy-v3.log" || problems+=("after v3's failed gate, h2's blue slot was not pointed back at v1")
 	! grep -qE '^h3 .*changed=[1-9]' "$WORK/08-deploy-v3.log" || problems+=("h3 was changed by the v3 deploy (it should not be reached)")
+	# v3 failed its gate: steered, it must not have answered a single request.
+	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(any(k.startswith("v3") for t in r["targets"] for k in t["served"]))' \
+		"$WORK/load-deploy v3.json" || problems+=("v3 answered requests while its gate ran (the flip was not steered)")
 	[ "$(grep -c 'webapp: active blue (v1), previous green' "$WORK/10-status.log")" -eq 2 ] ||
 		problems+=("status after the rollback does not show v1 active on blue on both app hosts")
 fi
@@ -209,8 +212,7 @@ summary="$WORK/summary.txt"
 		total_failed=$((total_failed + f))
 	done
 	printf '\ntotal during the flips: %d requests, %d failed\n' "$total_sent" "$total_failed"
-	printf 'note: with strategy socket both colours share the listening socket, so a colour answers part of\n'
-	printf 'the traffic from its start, while its health gate runs (v3/blue above, before its gate failed).\n'
+	printf 'the flips steer the port: a colour gets no request before its gate passes (v3 served none above).\n'
 	printf 'demo run: %d s; logs in %s\n' "$(($(date +%s) - t_all))" "${WORK#"$REPO_ROOT"/}"
 	[ "$total_failed" -eq 0 ] || problems+=("$total_failed requests failed during the flips")
 	if [ ${#problems[@]} -eq 0 ]; then

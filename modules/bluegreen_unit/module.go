@@ -176,12 +176,11 @@ func failure(c *config, p *plan, a *applied) error {
 			fmt.Fprintf(&b, ". %s stays active and was not touched; new connections stayed on it (steered) while %s was gated, and %s is stopped: traffic never moved",
 				old, serviceUnit(c.name, p.target), serviceUnit(c.name, p.target))
 		default:
-			// Both colours share the listening socket (socket) or port
-			// (reuseport, unsteered), so the colour under test took part
-			// of the connections while it was gated: say so rather than
-			// claim traffic never moved.
-			fmt.Fprintf(&b, ". %s stays active and was not touched; %s shared the %s while it was gated and is stopped",
-				old, serviceUnit(c.name, p.target), map[string]string{"socket": "listening socket", "reuseport": "port"}[c.strategy])
+			// Unsteered, both colours' sockets share the port, so the
+			// colour under test took part of the connections while it was
+			// gated: say so rather than claim traffic never moved.
+			fmt.Fprintf(&b, ". %s stays active and was not touched; %s shared the port while it was gated and is stopped",
+				old, serviceUnit(c.name, p.target))
 		}
 	}
 	if len(a.journal) > 0 {

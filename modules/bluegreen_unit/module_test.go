@@ -93,6 +93,15 @@ func (f *fakeSteerer) Release(pid int) ([]string, error) {
 	return []string{"tcp 0.0.0.0:8080: released"}, nil
 }
 
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
 type probeFunc func(ctx context.Context) health.Attempt
 
 func (f probeFunc) Probe(ctx context.Context) health.Attempt { return f(ctx) }
@@ -207,14 +216,15 @@ func TestModuleFirstDeployThenIdempotent(t *testing.T) {
 		t.Fatalf("first deploy: %v", r)
 	}
 	want := []string{
-		"reload", "enable webapp-http.socket", "start webapp-http.socket", "start webapp-blue.service",
-		"enable webapp-blue.service", "reload",
+		"reload", "start webapp-blue-http.socket", "start webapp-blue.service",
+		"enable webapp-blue-http.socket", "enable webapp-blue.service", "reload",
 	}
 	if !reflect.DeepEqual(h.fake.Calls, want) {
 		t.Fatalf("calls %q", h.fake.Calls)
 	}
 	if !strings.Contains(h.unitFile("webapp-blue.service"), "ExecStart="+bin+"\n") ||
-		!strings.Contains(h.unitFile("webapp-http.socket"), "Service=webapp-blue.service") {
+		!strings.Contains(h.unitFile("webapp-blue-http.socket"), "Service=webapp-blue.service") ||
+		!strings.Contains(h.unitFile("webapp-green-http.socket"), "Service=webapp-green.service") {
 		t.Fatal("unit files not written")
 	}
 	st := h.state()
@@ -253,15 +263,21 @@ func TestModuleFlipFlipBackRollback(t *testing.T) {
 	if !r.bool("flipped") || r.str("active") != "green" || r.str("previous") != "blue" || r.str("msg") != "flipped webapp from blue to green (flip)" {
 		t.Fatalf("flip: %v", r)
 	}
-	want := []string{"start webapp-green.service", "enable webapp-green.service", "disable webapp-blue.service", "reload", "stop webapp-blue.service"}
+	bluePID, greenPID := 1001, 1002
+	want := []string{
+		fmt.Sprintf("steer hold %d", bluePID), "start webapp-green-http.socket", "start webapp-green.service",
+		fmt.Sprintf("steer move %d %d", bluePID, greenPID),
+		"enable webapp-green-http.socket", "disable webapp-blue-http.socket", "enable webapp-green.service", "disable webapp-blue.service", "reload",
+		"stop webapp-blue-http.socket", "stop webapp-blue.service", fmt.Sprintf("steer release %d", greenPID),
+	}
 	if !reflect.DeepEqual(h.fake.Calls, want) {
-		t.Fatalf("flip calls %q", h.fake.Calls)
+		t.Fatalf("flip calls\n got %q\nwant %q", h.fake.Calls, want)
 	}
 	if b, g := h.unit("webapp-blue.service"), h.unit("webapp-green.service"); running(b) || b.Enabled() || !running(g) || !g.Enabled() {
 		t.Fatalf("after flip blue %+v green %+v", b, g)
 	}
-	if !strings.Contains(h.unitFile("webapp-http.socket"), "Service=webapp-green.service") {
-		t.Fatal("socket still activates blue")
+	if b, g := h.unit("webapp-blue-http.socket"), h.unit("webapp-green-http.socket"); running(b) || b.Enabled() || !running(g) || !g.Enabled() {
+		t.Fatalf("after flip: only green listens, at boot too: blue %+v green %+v", b, g)
 	}
 	units, _ := r["units"].(map[string]any)
 	if g, _ := units["green"].(map[string]any); g["active_state"] != "active" {
@@ -314,15 +330,17 @@ func TestModuleGateFailureLeavesOldColour(t *testing.T) {
 	for _, want := range []string{
 		`flip of webapp to green failed at step "gate webapp-green.service: health gate before traffic moves"`,
 		"health gate http http://127.0.0.1:9002/healthz: no 2 consecutive successes within 500ms; last attempt: status 500",
-		"Then: stop webapp-green.service",
-		"webapp-blue.service stays active and was not touched; webapp-green.service shared the listening socket while it was gated and is stopped",
+		"Then: stop webapp-green-http.socket: the new colour failed: its socket stops listening; stop webapp-green.service",
+		"release blue: the kernel spreads new connections by hash again",
+		"webapp-blue.service stays active and was not touched; new connections stayed on it (steered) while webapp-green.service was gated, and webapp-green.service is stopped: traffic never moved",
 		"Last journal lines of webapp-green.service:\nwebapp[42]: colour=green health broken on purpose",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("msg lacks %q:\n%s", want, msg)
 		}
 	}
-	if want := []string{"start webapp-green.service", "stop webapp-green.service", "journal webapp-green.service"}; !reflect.DeepEqual(h.fake.Calls, want) {
+	if want := []string{"steer hold 1001", "start webapp-green-http.socket", "start webapp-green.service", "stop webapp-green-http.socket",
+		"stop webapp-green.service", "steer release 1001", "journal webapp-green.service"}; !reflect.DeepEqual(h.fake.Calls, want) {
 		t.Fatalf("calls %q: the old colour must not be touched", h.fake.Calls)
 	}
 	if b, g := h.unit("webapp-blue.service"), h.unit("webapp-green.service"); !running(b) || !b.Enabled() || running(g) || g.Enabled() {
@@ -349,7 +367,7 @@ func TestModuleGateFailureLeavesOldColour(t *testing.T) {
 	h.fake.Set("webapp-green.service", "failed", false)
 	h.fake.Reset()
 	h.mustOK(h.run(args(map[string]any{"active": "green"})))
-	if h.fake.Calls[0] != "reset-failed webapp-green.service" || h.fake.Calls[1] != "start webapp-green.service" {
+	if i := indexOf(h.fake.Calls, "start webapp-green.service"); i < 1 || h.fake.Calls[i-1] != "reset-failed webapp-green.service" {
 		t.Fatalf("retry calls %q", h.fake.Calls)
 	}
 	if h.state().Active != Green {
@@ -467,26 +485,23 @@ func TestModuleCheckModeDiff(t *testing.T) {
 	h := newHarness(t)
 	r := h.run(args(map[string]any{"active": "blue"}), "check_mode", "diff")
 	d, _ := r["diff"].([]any)
-	if len(d) != 4 {
-		t.Fatalf("want the active colour and three unit files in the diff, got %v", r["diff"])
+	if len(d) != 5 {
+		t.Fatalf("want the active colour and four unit files in the diff, got %v", r["diff"])
 	}
 	first := d[0].(map[string]any)
 	if first["before"] != "active: none\n" || first["after"] != "active: blue\n" {
 		t.Fatalf("active diff %v", first)
 	}
-	sock := d[3].(map[string]any)
-	if sock["before"] != "" || !strings.Contains(sock["after"].(string), "Service=webapp-blue.service") || !strings.HasSuffix(sock["before_header"].(string), "units/webapp-http.socket") {
+	sock := d[1].(map[string]any)
+	if sock["before"] != "" || !strings.Contains(sock["after"].(string), "Service=webapp-blue.service") || !strings.HasSuffix(sock["before_header"].(string), "units/webapp-blue-http.socket") {
 		t.Fatalf("socket diff %v", sock)
 	}
 	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
 	r = h.run(args(map[string]any{"active": "green"}), "check_mode", "diff")
-	d, _ = r["diff"].([]any)
-	if len(d) != 2 {
-		t.Fatalf("flip diff %v", d)
-	}
-	sock = d[1].(map[string]any)
-	if !strings.Contains(sock["before"].(string), "Service=webapp-blue.service") || !strings.Contains(sock["after"].(string), "Service=webapp-green.service") {
-		t.Fatalf("flip socket diff %v", sock)
+	// A flip changes no file, only the active colour: one diff, which the
+	// runtime prints as a single object.
+	if active, _ := r["diff"].(map[string]any); active["before"] != "active: blue\n" || active["after"] != "active: green\n" {
+		t.Fatalf("flip diff %v", r["diff"])
 	}
 }
 

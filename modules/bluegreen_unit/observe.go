@@ -56,8 +56,8 @@ func observe(ctx context.Context, e env, mgr systemd.Manager, c *config) (*obser
 // state file says the module managed before.
 func observedUnits(c *config, st *State) []string {
 	names := []string{serviceUnit(c.name, Blue), serviceUnit(c.name, Green)}
-	for _, so := range c.sockets {
-		names = append(names, socketUnit(c.name, so.name))
+	for _, col := range colours {
+		names = append(names, socketUnits(c, col)...)
 	}
 	if st != nil {
 		names = append(names, st.Units...)

@@ -250,18 +250,13 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		}
 	}
 
-	// Prepare: unit files. During a flip the sockets keep naming the colour
-	// that serves until the gate has passed.
-	sockColour := target
-	if p.flip && cur != "" && running(obs.units[serviceUnit(c.name, cur)]) {
-		sockColour = cur
-	}
+	// Prepare: unit files.
 	desired := map[string]string{}
 	for _, col := range colours {
 		desired[serviceUnit(c.name, col)] = renderService(c, col)
-	}
-	for _, so := range c.sockets {
-		desired[socketUnit(c.name, so.name)] = renderSocket(c, so, sockColour)
+		for _, so := range c.sockets {
+			desired[socketUnit(c.name, col, so.name)] = renderSocket(c, so, col)
+		}
 	}
 	names := make([]string, 0, len(desired))
 	for n := range desired {
@@ -285,7 +280,7 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		st := obs.units[n]
 		if f.exists && running(st) {
 			switch {
-			case strings.HasSuffix(n, ".socket") && !onlyServiceDiffers(c, n, f.content):
+			case strings.HasSuffix(n, ".socket"):
 				p.warnings = append(p.warnings, fmt.Sprintf("%s changed while it listens: its new listen settings apply when the socket unit restarts", n))
 			case n == tu && !p.flip:
 				p.warnings = append(p.warnings, fmt.Sprintf("%s changed while it runs: the running process keeps the previous definition until the colour is started again (flip to the other colour and back)", n))
@@ -316,21 +311,24 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		p.steps = append(p.steps, step{kind: stepReload, reason: reason})
 	}
 
-	for _, so := range c.sockets {
-		n := socketUnit(c.name, so.name)
-		st := obs.units[n]
-		if !st.Enabled() {
-			p.steps = append(p.steps, step{kind: stepEnable, unit: n, reason: "listen at boot"})
+	// The target colour's sockets listen before its service starts (the
+	// service gets them); when the target already serves, they only need
+	// to be up.
+	var startSockets, stopTargetSockets []step
+	for _, n := range socketUnits(c, target) {
+		if !running(obs.units[n]) {
+			startSockets = append(startSockets, step{kind: stepStart, unit: n, reason: "listen for " + tu})
+			stopTargetSockets = append(stopTargetSockets, step{kind: stepStop, unit: n, reason: "the new colour failed: its socket stops listening"})
 		}
-		if !running(st) {
-			p.steps = append(p.steps, step{kind: stepStart, unit: n, reason: "hold the listening sockets for both colours"})
-		}
+	}
+	if !p.flip && running(tst) {
+		p.steps = append(p.steps, startSockets...)
 	}
 
 	// Steer the port's SO_REUSEPORT group during a flip, when the group
 	// holds only the old colour's sockets: the new colour's then join at
 	// known positions (with keep_warm both colours may listen already).
-	steer := c.strategy == "reuseport" && c.steer && p.flip && running(ost) && !running(tst) && !c.keepWarm
+	steer := (c.strategy == "reuseport" || c.strategy == "socket") && c.steer && p.flip && running(ost) && !running(tst) && !c.keepWarm
 
 	var undo []step
 	switch {
@@ -338,7 +336,8 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		// The active colour already serves: nothing to start.
 	case !p.flip:
 		p.action = "start"
-		undo = []step{{kind: stepStop, unit: tu, reason: "the active colour failed to start"}}
+		undo = append(append([]step{}, stopTargetSockets...), step{kind: stepStop, unit: tu, reason: "the active colour failed to start"})
+		p.steps = append(p.steps, startSockets...)
 		p.steps = append(p.steps,
 			step{kind: stepStart, unit: tu, colour: target, reason: "the active colour is not running", onFailure: undo},
 			step{kind: stepGate, unit: tu, colour: target, reason: "check the active colour", onFailure: undo})
@@ -359,29 +358,38 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 				p.steps = append(p.steps, step{kind: stepStop, unit: tu, reason: "the warm colour runs an older definition or binary: restart it"})
 			}
 		}
+		// Its sockets stop first: with the service still holding them they
+		// keep listening, but systemd cannot start the service again for a
+		// connection that arrives once the service is down.
+		undo = append(append([]step{}, stopTargetSockets...), undo...)
 		if steer {
 			p.steps = append(p.steps, step{kind: stepHold, colour: cur, reason: "new connections stay on the old colour's sockets until the new colour passes its gate"})
 			undo = append(undo, step{kind: stepRelease, colour: cur, reason: "the kernel spreads new connections by hash again"})
 		}
+		p.steps = append(p.steps, startSockets...)
 		p.steps = append(p.steps,
 			step{kind: stepStart, unit: tu, colour: target, reason: "bring up the new colour", onFailure: undo},
 			step{kind: stepGate, unit: tu, colour: target, reason: "health gate before traffic moves", onFailure: undo})
 	}
 
-	// Commit: the target is healthy. Sockets now name it, it is the one
-	// enabled at boot, and the other colour stops.
+	// Commit: the target is healthy. It is the one enabled at boot (its
+	// sockets too), and the other colour stops.
 	var commit []step
 	if steer {
 		commit = append(commit, step{kind: stepMove, colour: target, reason: "new connections go to the new colour; the old one empties its accept queue"})
 	}
 	var reloadFor []string
-	for _, so := range c.sockets {
-		n := socketUnit(c.name, so.name)
-		if sockColour == target {
-			continue
+	for _, n := range socketUnits(c, target) {
+		if !obs.units[n].Enabled() {
+			commit = append(commit, step{kind: stepEnable, unit: n, reason: "the active colour listens at boot"})
+			reloadFor = append(reloadFor, "enable "+n)
 		}
-		commit = append(commit, step{kind: stepWriteUnit, unit: n, content: renderSocket(c, so, target), before: fileObs{exists: true, content: desired[n]}, reason: "the socket now activates " + tu})
-		reloadFor = append(reloadFor, n)
+	}
+	for _, n := range socketUnits(c, other) {
+		if obs.units[n].Enabled() {
+			commit = append(commit, step{kind: stepDisable, unit: n, reason: "only the active colour listens at boot"})
+			reloadFor = append(reloadFor, "disable "+n)
+		}
 	}
 	if !tst.Enabled() {
 		commit = append(commit, step{kind: stepEnable, unit: tu, reason: "the active colour starts at boot"})
@@ -403,10 +411,16 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		if p.flip {
 			reason = "drain and stop the old colour"
 		}
+		// Sockets first, as when a new colour fails: systemd must not
+		// start the old colour again for a late connection.
+		commit = append(commit, stopOtherSockets(c, obs, other)...)
 		commit = append(commit, step{kind: stepStop, unit: ou, reason: reason})
 		if steer {
 			commit = append(commit, step{kind: stepRelease, colour: target, reason: "the old colour's sockets are gone: the kernel's hash spreads over the new colour's"})
 		}
+	}
+	if !running(ost) && !c.keepWarm {
+		commit = append(commit, stopOtherSockets(c, obs, other)...)
 	}
 	if len(commit) > 0 {
 		commit[0].commit = true
@@ -418,20 +432,15 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	return p, nil
 }
 
-// onlyServiceDiffers is true when a socket file on disk is what the module
-// renders for one colour or the other: only its Service= line changes.
-func onlyServiceDiffers(c *config, unit, content string) bool {
-	for _, so := range c.sockets {
-		if socketUnit(c.name, so.name) != unit {
-			continue
-		}
-		for _, col := range colours {
-			if renderSocket(c, so, col) == content {
-				return true
-			}
+// stopOtherSockets stops the idle colour's sockets that listen.
+func stopOtherSockets(c *config, obs *observed, other Colour) []step {
+	var out []step
+	for _, n := range socketUnits(c, other) {
+		if running(obs.units[n]) {
+			out = append(out, step{kind: stepStop, unit: n, reason: "the idle colour must not listen"})
 		}
 	}
-	return false
+	return out
 }
 
 func removeUnitSteps(n string, obs *observed) []step {
@@ -467,23 +476,35 @@ func planAbsent(c *config, obs *observed) *plan {
 // absentUnits lists what state=absent removes: both colours, then the
 // sockets (services first, so nothing is re-activated).
 func absentUnits(c *config, obs *observed) []string {
-	names := []string{serviceUnit(c.name, Blue), serviceUnit(c.name, Green)}
-	seen := map[string]bool{names[0]: true, names[1]: true}
+	// Sockets first: a service stopped while its socket still listens
+	// would be started again by the next connection.
+	var sockets, names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		if strings.HasSuffix(n, ".socket") {
+			sockets = append(sockets, n)
+		} else {
+			names = append(names, n)
+		}
+	}
+	add(serviceUnit(c.name, Blue))
+	add(serviceUnit(c.name, Green))
 	var extra []string
 	if obs.state != nil {
 		extra = append(extra, obs.state.Units...)
 	}
-	for _, so := range c.sockets {
-		extra = append(extra, socketUnit(c.name, so.name))
+	for _, col := range colours {
+		extra = append(extra, socketUnits(c, col)...)
 	}
 	sort.Strings(extra)
 	for _, n := range extra {
-		if !seen[n] {
-			seen[n] = true
-			names = append(names, n)
-		}
+		add(n)
 	}
-	return names
+	return append(sockets, names...)
 }
 
 func equalStrings(a, b []string) bool {

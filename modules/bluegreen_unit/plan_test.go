@@ -46,11 +46,16 @@ func deployed(c *config, active Colour) *observed {
 	for n := range obs.files {
 		units = append(units, n)
 	}
-	for _, so := range c.sockets {
-		n := socketUnit(c.name, so.name)
-		obs.files[n] = fileObs{exists: true, content: renderSocket(c, so, active)}
-		obs.units[n] = status(n, "active", true)
-		units = append(units, n)
+	for _, col := range colours {
+		for _, so := range c.sockets {
+			n := socketUnit(c.name, col, so.name)
+			obs.files[n] = fileObs{exists: true, content: renderSocket(c, so, col)}
+			obs.units[n] = status(n, "inactive", false)
+			if col == active {
+				obs.units[n] = status(n, "active", true)
+			}
+			units = append(units, n)
+		}
 	}
 	sort.Strings(units)
 	obs.state = &State{Version: stateVersion, Name: c.name, Strategy: c.strategy, Active: active, Previous: active.Other(), Units: units,
@@ -92,22 +97,27 @@ func TestPlanFirstDeploySocket(t *testing.T) {
 		t.Fatalf("plan %+v", p)
 	}
 	wantSteps(t, p,
+		"write webapp-blue-http.socket: new unit",
 		"write webapp-blue.service: new unit",
+		"write webapp-green-http.socket: new unit",
 		"write webapp-green.service: new unit",
-		"write webapp-http.socket: new unit",
-		"daemon-reload: load webapp-blue.service, webapp-green.service, webapp-http.socket",
-		"enable webapp-http.socket: listen at boot",
-		"start webapp-http.socket: hold the listening sockets for both colours",
+		"daemon-reload: load webapp-blue-http.socket, webapp-blue.service, webapp-green-http.socket, webapp-green.service",
+		"start webapp-blue-http.socket: listen for webapp-blue.service",
 		"start webapp-blue.service: bring up the new colour",
 		"gate webapp-blue.service: health gate before traffic moves",
+		"enable webapp-blue-http.socket: the active colour listens at boot",
 		"enable webapp-blue.service: the active colour starts at boot",
-		"daemon-reload: load enable webapp-blue.service",
+		"daemon-reload: load enable webapp-blue-http.socket, enable webapp-blue.service",
 	)
-	// The socket names the target straight away: nothing else serves.
-	if !strings.Contains(p.steps[2].content, "Service=webapp-blue.service") {
-		t.Fatal(p.steps[2].content)
+	// Each colour's socket binds with SO_REUSEPORT and starts its colour.
+	for i, col := range []string{"blue", "green"} {
+		sock := p.steps[2*i].content
+		if !strings.Contains(sock, "ReusePort=yes\n") || !strings.Contains(sock, "Service=webapp-"+col+".service\n") {
+			t.Fatal(sock)
+		}
 	}
-	if got := p.steps[6].onFailure; len(got) != 1 || got[0].String() != "stop webapp-blue.service: the new colour failed: take it down, traffic stays where it was" {
+	if got := p.steps[6].onFailure; len(got) != 2 || got[0].String() != "stop webapp-blue-http.socket: the new colour failed: its socket stops listening" ||
+		got[1].String() != "stop webapp-blue.service: the new colour failed: take it down, traffic stays where it was" {
 		t.Fatalf("onFailure %v", got)
 	}
 }
@@ -140,24 +150,47 @@ func TestPlanFlipSocket(t *testing.T) {
 	o := baseOptions()
 	o.Active = "green"
 	o.StopDelay = 2
+	o.ReuseportSteer = true
 	c := mustConfig(t, o)
 	p := mustPlan(t, c, deployed(c, Blue))
 	if p.action != "flip" || !p.flip || p.current != Blue || p.previous != Blue {
 		t.Fatalf("%+v", p)
 	}
 	wantSteps(t, p,
+		"hold blue: new connections stay on the old colour's sockets until the new colour passes its gate",
+		"start webapp-green-http.socket: listen for webapp-green.service",
 		"start webapp-green.service: bring up the new colour",
 		"gate webapp-green.service: health gate before traffic moves",
-		"write webapp-http.socket: the socket now activates webapp-green.service",
+		"move green: new connections go to the new colour; the old one empties its accept queue",
+		"enable webapp-green-http.socket: the active colour listens at boot",
+		"disable webapp-blue-http.socket: only the active colour listens at boot",
 		"enable webapp-green.service: the active colour starts at boot",
 		"disable webapp-blue.service: only the active colour starts at boot",
-		"daemon-reload: load webapp-http.socket, enable webapp-green.service, disable webapp-blue.service",
+		"daemon-reload: load enable webapp-green-http.socket, disable webapp-blue-http.socket, enable webapp-green.service, disable webapp-blue.service",
 		"wait 2s: stop_delay before stopping the old colour",
+		"stop webapp-blue-http.socket: the idle colour must not listen",
 		"stop webapp-blue.service: drain and stop the old colour",
+		"release green: the old colour's sockets are gone: the kernel's hash spreads over the new colour's",
 	)
-	if !p.steps[2].commit || p.steps[1].commit {
+	if !p.steps[4].commit || p.steps[3].commit {
 		t.Fatal("the commit mark must be on the first step after the gate")
 	}
+	// A failed start or gate stops the new colour's socket, then the
+	// colour, then releases the hold.
+	if got := stepStrings(&plan{steps: p.steps[3].onFailure}); !reflect.DeepEqual(got, []string{
+		"stop webapp-green-http.socket: the new colour failed: its socket stops listening",
+		"stop webapp-green.service: the new colour failed: take it down, traffic stays where it was",
+		"release blue: the kernel spreads new connections by hash again",
+	}) {
+		t.Fatalf("onFailure %q", got)
+	}
+	// Without steering, the same without hold, move and release.
+	o.ReuseportSteer = false
+	unsteered := stepStrings(mustPlan(t, mustConfig(t, o), deployed(c, Blue)))
+	if len(unsteered) != len(p.steps)-3 || strings.Contains(strings.Join(unsteered, "\n"), "hold ") {
+		t.Fatalf("unsteered: %q", unsteered)
+	}
+	o.ReuseportSteer = true
 	// action: flip and rollback give the same sequence from here.
 	o.Active, o.Action = "", "flip"
 	if p2 := mustPlan(t, mustConfig(t, o), deployed(c, Blue)); !reflect.DeepEqual(stepStrings(p2), stepStrings(p)) || p2.action != "flip" {
@@ -234,16 +267,19 @@ func TestPlanKeepWarm(t *testing.T) {
 		}
 	}
 	// Flipping back to a warm colour gates it without restarting it...
+	// (its socket still listens, not enabled at boot).
 	obs := deployed(c, Green)
 	obs.units["webapp-blue.service"] = status("webapp-blue.service", "active", false)
+	obs.units["webapp-blue-http.socket"] = status("webapp-blue-http.socket", "active", false)
 	o.Active = "blue"
 	wantSteps(t, mustPlan(t, mustConfig(t, o), obs),
 		"start webapp-blue.service: bring up the new colour",
 		"gate webapp-blue.service: health gate before traffic moves",
-		"write webapp-http.socket: the socket now activates webapp-blue.service",
+		"enable webapp-blue-http.socket: the active colour listens at boot",
+		"disable webapp-green-http.socket: only the active colour listens at boot",
 		"enable webapp-blue.service: the active colour starts at boot",
 		"disable webapp-green.service: only the active colour starts at boot",
-		"daemon-reload: load webapp-http.socket, enable webapp-blue.service, disable webapp-green.service",
+		"daemon-reload: load enable webapp-blue-http.socket, disable webapp-green-http.socket, enable webapp-blue.service, disable webapp-green.service",
 	)
 	// ...unless its binary changed since it started.
 	obs.state.Colours[Blue] = ColourRecord{SHA256: "aaa"}
@@ -257,6 +293,15 @@ func TestPlanKeepWarm(t *testing.T) {
 	obs = deployed(c, Green)
 	obs.units["webapp-blue.service"] = status("webapp-blue.service", "active", false)
 	wantSteps(t, mustPlan(t, mustConfig(t, o), obs), "stop webapp-blue.service: the idle colour must not serve (keep_warm is false)")
+	// ...sockets first when the idle colour's still listen.
+	obs.units["webapp-blue-http.socket"] = status("webapp-blue-http.socket", "active", false)
+	wantSteps(t, mustPlan(t, mustConfig(t, o), obs),
+		"stop webapp-blue-http.socket: the idle colour must not listen",
+		"stop webapp-blue.service: the idle colour must not serve (keep_warm is false)")
+	// An idle colour whose service is down but whose socket listens: the
+	// socket stops.
+	obs.units["webapp-blue.service"] = status("webapp-blue.service", "inactive", false)
+	wantSteps(t, mustPlan(t, mustConfig(t, o), obs), "stop webapp-blue-http.socket: the idle colour must not listen")
 }
 
 func TestPlanStartsActiveWhenDown(t *testing.T) {
@@ -352,8 +397,8 @@ func TestPlanRemovesDroppedSocket(t *testing.T) {
 	p := mustPlan(t, mustConfig(t, o), obs)
 	got := strings.Join(stepStrings(p), "\n")
 	for _, want := range []string{
-		"stop webapp-admin.socket: no longer managed", "disable webapp-admin.socket: no longer managed",
-		"remove webapp-admin.socket: no longer managed", "daemon-reload: load",
+		"stop webapp-blue-admin.socket: no longer managed", "disable webapp-blue-admin.socket: no longer managed",
+		"remove webapp-blue-admin.socket: no longer managed", "remove webapp-green-admin.socket: no longer managed", "daemon-reload: load",
 	} {
 		if !strings.Contains(got, want) {
 			t.Fatalf("missing %q in\n%s", want, got)
@@ -366,13 +411,14 @@ func TestPlanAbsentAndQuery(t *testing.T) {
 	obs := deployed(c, Blue)
 	ca, _ := newConfig(&Options{Name: "webapp", State: "absent", Strategy: "socket", HistorySize: 20, LockTimeout: 60})
 	wantSteps(t, mustPlan(t, ca, obs),
+		"stop webapp-blue-http.socket: no longer managed",
+		"disable webapp-blue-http.socket: no longer managed",
+		"remove webapp-blue-http.socket: no longer managed",
+		"remove webapp-green-http.socket: no longer managed",
 		"stop webapp-blue.service: no longer managed",
 		"disable webapp-blue.service: no longer managed",
 		"remove webapp-blue.service: no longer managed",
 		"remove webapp-green.service: no longer managed",
-		"stop webapp-http.socket: no longer managed",
-		"disable webapp-http.socket: no longer managed",
-		"remove webapp-http.socket: no longer managed",
 		"daemon-reload: forget the removed units",
 		"remove-state: the service is removed",
 	)

@@ -7,13 +7,31 @@ import (
 )
 
 // Unit naming: one unit file per colour, NAME-blue.service and
-// NAME-green.service, and for strategy socket one NAME-SOCKET.socket per
-// socket. Not a template unit: each colour's file states literally what that
-// colour runs (systemctl cat shows real values, not %i), per-colour values
-// (ports, paths) need no indirection, and the two files can be diffed.
+// NAME-green.service, and for strategy socket one NAME-COLOUR-SOCKET.socket
+// per colour and socket. Not a template unit: each colour's file states
+// literally what that colour runs (systemctl cat shows real values, not %i),
+// per-colour values (ports, paths) need no indirection, and the two files
+// can be diffed.
+//
+// Each colour has its own socket units, bound with ReusePort=yes, rather
+// than one socket shared by both: a shared socket is one accept queue that
+// the colour being brought up drains from the moment it starts, before its
+// gate; two sockets in one SO_REUSEPORT group can be steered (see
+// internal/reuseport), so the new colour gets no connection until it passes.
 
 func serviceUnit(name string, c Colour) string { return name + "-" + string(c) + ".service" }
-func socketUnit(name, sock string) string      { return name + "-" + sock + ".socket" }
+func socketUnit(name string, c Colour, sock string) string {
+	return name + "-" + string(c) + "-" + sock + ".socket"
+}
+
+// socketUnits are the socket units of one colour, in the order of sockets.
+func socketUnits(c *config, col Colour) []string {
+	out := make([]string, len(c.sockets))
+	for i, so := range c.sockets {
+		out[i] = socketUnit(c.name, col, so.name)
+	}
+	return out
+}
 
 const header = "# Managed by chezlepro.sovereign.bluegreen_unit: changes made here are overwritten.\n"
 
@@ -103,21 +121,13 @@ func renderService(c *config, col Colour) string {
 	w.line("")
 	w.line("[Unit]")
 	w.kv("Description", escapeSpecifiers(fmt.Sprintf("%s (%s)", s.description, col)))
-	after := []string{"network.target"}
-	for _, so := range c.sockets {
-		after = append(after, socketUnit(c.name, so.name))
-	}
-	w.kv("After", strings.Join(after, " "))
+	w.kv("After", strings.Join(append([]string{"network.target"}, socketUnits(c, col)...), " "))
 	w.line("")
 	w.line("[Service]")
 	w.kv("Type", s.serviceType)
 	w.kv("ExecStart", execLine(cc.command))
 	if len(c.sockets) > 0 {
-		names := make([]string, len(c.sockets))
-		for i, so := range c.sockets {
-			names[i] = socketUnit(c.name, so.name)
-		}
-		w.kv("Sockets", strings.Join(names, " "))
+		w.kv("Sockets", strings.Join(socketUnits(c, col), " "))
 	}
 	for _, kv := range cc.environment {
 		w.kv("Environment", envAssignment(kv[0], kv[1]))
@@ -171,23 +181,24 @@ func renderService(c *config, col Colour) string {
 	return w.b.String()
 }
 
-// renderSocket renders one shared socket. Service= names the colour that
-// systemd starts if a connection arrives while no colour runs: the active
-// one. Both colours list the socket in Sockets= and get its descriptors.
-func renderSocket(c *config, so socketConfig, active Colour) string {
+// renderSocket renders one colour's socket. Both colours' sockets bind the
+// same addresses with ReusePort=yes; only the active colour's is enabled,
+// and Service= starts that colour if a connection arrives while it is down.
+func renderSocket(c *config, so socketConfig, col Colour) string {
 	var w unitWriter
 	w.b.WriteString(header)
-	w.line("# Socket %s of service %s, shared by both colours; the active colour is %s.", so.name, c.name, active)
+	w.line("# Socket %s of service %s, colour %s (each colour has its own, in one SO_REUSEPORT group).", so.name, c.name, col)
 	w.line("")
 	w.line("[Unit]")
-	w.kv("Description", escapeSpecifiers(fmt.Sprintf("%s socket %s", c.service.description, so.name)))
+	w.kv("Description", escapeSpecifiers(fmt.Sprintf("%s socket %s (%s)", c.service.description, so.name, col)))
 	w.line("")
 	w.line("[Socket]")
 	for _, l := range so.listen {
 		w.kv("ListenStream", l)
 	}
+	w.kv("ReusePort", "yes")
 	w.kv("FileDescriptorName", so.name)
-	w.kv("Service", serviceUnit(c.name, active))
+	w.kv("Service", serviceUnit(c.name, col))
 	if so.backlog > 0 {
 		w.kv("Backlog", fmt.Sprint(so.backlog))
 	}

@@ -65,12 +65,12 @@ func TestRenderServiceFull(t *testing.T) {
 
 [Unit]
 Description=Demo web app 100%% (green)
-After=network.target webapp-http.socket
+After=network.target webapp-green-http.socket
 
 [Service]
 Type=notify
 ExecStart=/opt/webapp/green/webapp --colour green --health-listen 127.0.0.1:9002
-Sockets=webapp-http.socket
+Sockets=webapp-green-http.socket
 Environment="COLOUR=green"
 Environment="GREETING=hello \"world\""
 EnvironmentFile=-/etc/webapp/green.env
@@ -166,14 +166,15 @@ func TestRenderSocket(t *testing.T) {
 	c := mustConfig(t, o)
 	got := renderSocket(c, c.sockets[0], Green)
 	want := `# Managed by chezlepro.sovereign.bluegreen_unit: changes made here are overwritten.
-# Socket web of service webapp, shared by both colours; the active colour is green.
+# Socket web of service webapp, colour green (each colour has its own, in one SO_REUSEPORT group).
 
 [Unit]
-Description=webapp socket web
+Description=webapp socket web (green)
 
 [Socket]
 ListenStream=0.0.0.0:80
 ListenStream=[::]:80
+ReusePort=yes
 FileDescriptorName=web
 Service=webapp-green.service
 Backlog=4096
