@@ -47,6 +47,8 @@ type Socket struct {
 	// MPTCP: a Multipath TCP socket (what Go 1.24+ listens with by
 	// default); the kernel cannot steer those.
 	MPTCP bool
+	// Reuseport: bound with SO_REUSEPORT (true when it cannot be read).
+	Reuseport bool
 }
 
 // procAddr turns /proc/net/tcp* notation (hex, each 32-bit word in host
@@ -122,6 +124,10 @@ func (p Proc) Listening(pids []int) ([]Socket, error) {
 			err = withSocket(s, func(dup int) error {
 				var err error
 				listening, s.Group, s.MPTCP, err = describe(dup)
+				if listening {
+					v, gerr := unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_REUSEPORT)
+					s.Reuseport = gerr != nil || v != 0
+				}
 				return err
 			})
 			if err != nil {

@@ -150,18 +150,17 @@ func TestSteerNamesAProcessThatIsGone(t *testing.T) {
 
 func TestSteerRefusesMultipathTCP(t *testing.T) {
 	l := listenMPTCP(t, "127.0.0.1:0", true, true)
+	plain := listenMPTCP(t, "127.0.0.1:0", false, true)
 	socks, err := Proc{Root: "/proc"}.Listening([]int{os.Getpid()})
 	require.NoError(t, err)
-	for _, s := range socks {
-		if s.FD == l.sock.FD {
-			if !s.MPTCP {
-				t.Skip("this kernel has no Multipath TCP: Go fell back to TCP")
-			}
-			assert.ErrorIs(t, Steer(s, 0, 1), ErrMPTCP)
-			return
-		}
+	i, j := indexOf(socks, l.sock.FD), indexOf(socks, plain.sock.FD)
+	require.True(t, i >= 0 && j >= 0, "listeners %d and %d in %v", l.sock.FD, plain.sock.FD, socks)
+	if !socks[i].MPTCP {
+		t.Skip("this kernel has no Multipath TCP: Go fell back to TCP")
 	}
-	t.Fatalf("listener fd %d not found in %v", l.sock.FD, socks)
+	assert.ErrorIs(t, Steer(socks[i], 0, 1), ErrMPTCP)
+	assert.True(t, socks[i].Reuseport, "SO_REUSEPORT read back from an MPTCP socket")
+	assert.False(t, socks[j].Reuseport, "an MPTCP socket without SO_REUSEPORT (a colour's own health port, say)")
 }
 
 func TestListeningFindsTheProcessSockets(t *testing.T) {
@@ -182,6 +181,8 @@ func TestListeningFindsTheProcessSockets(t *testing.T) {
 	assert.Equal(t, a.sock.FD, first[g].FD)
 	assert.Equal(t, b.sock.FD, socks[indexOf(socks, b.sock.FD)].FD)
 	assert.Equal(t, 1, count[Group{Family: "tcp", Addr: other.ln.Addr().String()}])
+	assert.True(t, socks[indexOf(socks, a.sock.FD)].Reuseport)
+	assert.False(t, socks[indexOf(socks, other.sock.FD)].Reuseport)
 	for _, s := range socks {
 		assert.NotEqual(t, conn.LocalAddr().String(), s.Group.Addr, "a connected socket is not listening")
 		assert.Contains(t, []string{"tcp", "tcp6"}, s.Group.Family, "no unix socket: %v", s)

@@ -50,6 +50,12 @@ func (k kernelSteerer) Hold(oldPID int) ([]string, error) {
 	var out []string
 	for _, g := range sortedGroups(count) {
 		n := count[g]
+		if !first[g].Reuseport {
+			// A port of this colour alone (its health check, say): an
+			// MPTCP one there must not fail the flip.
+			out = append(out, fmt.Sprintf("%s: not shared (no SO_REUSEPORT)", g))
+			continue
+		}
 		if all[g] != n {
 			// Someone else listens there too: the positions of the old
 			// colour's sockets in the group are unknown.
