@@ -30,10 +30,14 @@ storage_dir="/var/lib/chezlepro-vm"
 image_dir="/var/cache/chezlepro-vm/debian12"
 logs="$REPO_ROOT/.build/test-vm"
 mkdir -p "$logs"
+# Logs of an earlier run would be read as this run's.
+rm -f "$logs"/*.log
 work="$(mktemp -d /tmp/chezlepro-vmtest.XXXXXX)"
 
 started_daemons=()
-net_existed=false
+# Set once this run knows the domain and network names are not taken: until
+# then the cleanup leaves them alone (they belong to someone else).
+own_names=false
 # The role gives /dev/kvm to group kvm, mode 0660, as udev does on Debian (see
 # roles/vm/tasks/accel.yml); a machine without udev gets its own back at the end.
 kvm_perms="$(stat -c '%g %a' /dev/kvm 2>/dev/null || true)"
@@ -47,35 +51,65 @@ timing() { printf 'timing: %-22s %7s s\n' "$1" "$2"; }
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	# An interrupted ansible-playbook: its whole process group (workers, and
+	# the virsh or qemu-img they run) ends before anything is removed, or a
+	# worker could define the domain after the cleanup looked for it.
 	if [ -n "${child:-}" ]; then
-		kill "$child" 2>/dev/null || true
+		stop_group "$child"
 		wait "$child" 2>/dev/null || true
 	fi
 	if $keep && [ "$rc" -eq 0 ]; then
 		echo "kept: VM $vm_name ($vm_ip), network $net_name; inventory $work/inventory.yml"
 		return
 	fi
-	if virsh -c "$uri" dominfo "$vm_name" >/dev/null 2>&1; then
-		virsh -c "$uri" destroy "$vm_name" >/dev/null 2>&1 || true
-		virsh -c "$uri" undefine "$vm_name" >/dev/null 2>&1 || true
+	if $own_names; then
+		if virsh -c "$uri" dominfo "$vm_name" >/dev/null 2>&1; then
+			virsh -c "$uri" destroy "$vm_name" >/dev/null 2>&1 || true
+			virsh -c "$uri" undefine "$vm_name" >/dev/null 2>&1 || true
+		fi
+		rm -rf "${storage_dir:?}/$vm_name"
+		if virsh -c "$uri" net-info "$net_name" >/dev/null 2>&1; then
+			virsh -c "$uri" net-destroy "$net_name" >/dev/null 2>&1 || true
+			virsh -c "$uri" net-undefine "$net_name" >/dev/null 2>&1 || true
+		fi
+		rm -f "$storage_dir/network-$net_name.xml"
 	fi
-	rm -rf "${storage_dir:?}/$vm_name"
-	if ! $net_existed && virsh -c "$uri" net-info "$net_name" >/dev/null 2>&1; then
-		virsh -c "$uri" net-destroy "$net_name" >/dev/null 2>&1 || true
-		virsh -c "$uri" net-undefine "$net_name" >/dev/null 2>&1 || true
-	fi
-	rm -f "$storage_dir/network-$net_name.xml"
 	if [ -n "$kvm_perms" ]; then
 		chgrp "${kvm_perms% *}" /dev/kvm 2>/dev/null || true
 		chmod "${kvm_perms#* }" /dev/kvm 2>/dev/null || true
 	fi
-	local i pid
-	for ((i = ${#started_daemons[@]} - 1; i >= 0; i--)); do
-		pid="${started_daemons[$i]}"
-		kill "$pid" 2>/dev/null || true
-	done
+	# The daemons this run started stop again, unless domains of someone else
+	# run on them (another run on this machine started meanwhile).
+	local i pid others
+	if [ ${#started_daemons[@]} -gt 0 ]; then
+		others="$(virsh -c "$uri" list --name 2>/dev/null | grep -v -x -e '' -e "$vm_name" || true)"
+		if [ -n "$others" ]; then
+			echo "left libvirtd and virtlogd running: other domains run on them: $(echo "$others" | tr '\n' ' ')"
+		else
+			for ((i = ${#started_daemons[@]} - 1; i >= 0; i--)); do
+				pid="${started_daemons[$i]}"
+				kill "$pid" 2>/dev/null || true
+			done
+		fi
+	fi
 	rm -rf "$work"
 	exit "$rc"
+}
+# stop_group PGID: SIGTERM to a process group, SIGKILL after 30 s; returns
+# once no live process of it is left (zombies do not count).
+# (/proc rather than ps: procps is not on every minimal Debian.)
+group_alive() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+		awk -v g="$1" '{ sub(/.*\) /, "") } $3 == g && $1 != "Z" { f = 1 } END { exit !f }'
+}
+stop_group() {
+	local g="$1" i
+	kill -TERM -- "-$g" 2>/dev/null || return 0
+	for i in $(seq 300); do
+		group_alive "$g" || return 0
+		[ "$i" -ne 300 ] || kill -KILL -- "-$g" 2>/dev/null || true
+		sleep 0.1
+	done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -119,11 +153,17 @@ if ! virsh -c "$uri" version >/dev/null 2>&1; then
 	for _ in $(seq 50); do virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 virsh -c "$uri" version >/dev/null || { echo "libvirt is not reachable at $uri" >&2; exit 1; }
-if virsh -c "$uri" net-info "$net_name" >/dev/null 2>&1; then net_existed=true; fi
-if virsh -c "$uri" dominfo "$vm_name" >/dev/null 2>&1; then
-	echo "a domain $vm_name already exists: remove it first (virsh destroy/undefine $vm_name)" >&2
+# A domain or network of these names (a --keep run whose PID was this one)
+# is not this run's: refuse, and leave it alone.
+if virsh -c "$uri" dominfo "$vm_name" >/dev/null 2>&1 || [ -e "$storage_dir/$vm_name" ]; then
+	echo "a domain $vm_name already exists: remove it first (virsh destroy/undefine $vm_name; rm -r $storage_dir/$vm_name)" >&2
 	exit 1
 fi
+if virsh -c "$uri" net-info "$net_name" >/dev/null 2>&1; then
+	echo "a libvirt network $net_name already exists: remove it first (virsh net-destroy/net-undefine $net_name)" >&2
+	exit 1
+fi
+own_names=true
 
 # --- a free /24 for the VM network (same test as tests/lab/lab.sh) --------------
 subnet_free() {
@@ -179,6 +219,10 @@ ANSIBLE_COLLECTIONS_PATH="$(collection_path)"
 # Pipelining: one ssh round trip per task into the VM (no temporary files),
 # which counts under software emulation.
 export ANSIBLE_COLLECTIONS_PATH ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_PIPELINING=1
+# Ansible's temporary files (module payloads, its local temp) in this run's
+# directory: an interrupted run leaves none behind in /tmp or ~/.ansible.
+mkdir -p "$work/tmp"
+export TMPDIR="$work/tmp" ANSIBLE_LOCAL_TEMP="$work/tmp/ansible-local"
 
 # play NAME ARGS...: runs ansible-playbook, output to $logs/NAME.log.
 # In the background with wait: a signal interrupts wait at once, where bash
@@ -187,7 +231,8 @@ child=""
 play() {
 	local name="$1" rc=0
 	shift
-	ansible-playbook -i "$work/inventory.yml" "$@" >"$logs/$name.log" 2>&1 &
+	# setsid: a process group of its own, for the cleanup to stop as a whole.
+	setsid ansible-playbook -i "$work/inventory.yml" "$@" >"$logs/$name.log" 2>&1 &
 	child=$!
 	wait "$child" || rc=$?
 	child=""
