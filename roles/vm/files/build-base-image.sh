@@ -97,7 +97,9 @@ cleanup() {
 	awk -v r="$root" '$2 ~ "^"r { print $2 }' /proc/mounts | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null || true
 	done
-	rm -rf "$work"
+	# --one-file-system: should an unmount have failed, never recurse into the
+	# host's /dev, /proc or /sys bound into the chroot.
+	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 
