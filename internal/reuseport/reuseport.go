@@ -96,9 +96,9 @@ func (p Proc) Listening(pids []int) ([]Socket, error) {
 	var out []Socket
 	seen := map[string]bool{}
 	for _, pid := range pids {
-		// Unix sockets (the journal's stdout, D-Bus) are skipped without
-		// a look: there are many, and none listens on a port.
-		unixInodes, err := p.unixInodes(pid)
+		// Under load a server holds many sockets, nearly all connections:
+		// skip those known not to listen without a look.
+		skip, err := p.notListening(pid)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +112,7 @@ func (p Proc) Listening(pids []int) ([]Socket, error) {
 		}
 		for _, e := range ents {
 			target, err := os.Readlink(filepath.Join(dir, e.Name()))
-			if err != nil || !strings.HasPrefix(target, "socket:[") || seen[target] || unixInodes[target] {
+			if err != nil || !strings.HasPrefix(target, "socket:[") || seen[target] || skip[target] {
 				continue
 			}
 			fd, err := strconv.Atoi(e.Name())
@@ -130,6 +130,9 @@ func (p Proc) Listening(pids []int) ([]Socket, error) {
 				}
 				return err
 			})
+			if errors.Is(err, unix.EBADF) || errors.Is(err, unix.ESRCH) {
+				continue // closed, or the process exited, since the listing
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -152,22 +155,31 @@ func (p Proc) Listening(pids []int) ([]Socket, error) {
 	return out, nil
 }
 
-// unixInodes are the unix sockets of pid's network namespace, as
-// /proc/PID/fd links name them ("socket:[INODE]").
-func (p Proc) unixInodes(pid int) (map[string]bool, error) {
-	b, err := os.ReadFile(filepath.Join(p.Root, strconv.Itoa(pid), "net", "unix"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil // the process exited meanwhile
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the unix sockets of process %d: %w", pid, err)
-	}
+// notListening are sockets of pid's network namespace known not to listen
+// on a TCP port, as /proc/PID/fd links name them ("socket:[INODE]"): unix
+// sockets (the journal's stdout, D-Bus) and TCP connections. Whatever is
+// left (listeners, and Multipath TCP sockets, which /proc/net/tcp* does not
+// list under their own inode) is looked at one by one.
+func (p Proc) notListening(pid int) (map[string]bool, error) {
 	out := map[string]bool{}
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	for sc.Scan() {
-		// Num RefCount Protocol Flags Type St Inode Path
-		if f := strings.Fields(sc.Text()); len(f) >= 7 {
-			out["socket:["+f[6]+"]"] = true
+	for _, f := range []struct {
+		name  string
+		inode int // field index
+	}{{"unix", 6}, {"tcp", 9}, {"tcp6", 9}} {
+		b, err := os.ReadFile(filepath.Join(p.Root, strconv.Itoa(pid), "net", f.name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the process exited meanwhile, or no IPv6
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the sockets of process %d: %w", pid, err)
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(b)))
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) <= f.inode || (f.name != "unix" && fields[3] == "0A") {
+				continue
+			}
+			out["socket:["+fields[f.inode]+"]"] = true
 		}
 	}
 	return out, nil
