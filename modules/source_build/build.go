@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,37 +45,6 @@ func (e *BuildError) Error() string {
 
 var errNoGoMod = errors.New("no go.mod")
 
-// preflight checks, before anything runs, what an offline Go build is known
-// to trip on: no go.mod, a toolchain older than go.mod asks for, no vendor/
-// directory, vendor/modules.txt out of step with go.mod.
-func preflight(dest, workdir, goVer string, offline bool) error {
-	root, err := findModuleRoot(dest, workdir)
-	if err != nil {
-		return err
-	}
-	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		return err
-	}
-	m, err := parseGoMod(data)
-	if err != nil {
-		return fmt.Errorf("%s/go.mod: %w", root, err)
-	}
-	if err := checkToolchain(root, m, goVer); err != nil {
-		return err
-	}
-	if !offline {
-		return nil
-	}
-	mods, err := os.ReadFile(filepath.Join(root, "vendor", "modules.txt"))
-	if errors.Is(err, fs.ErrNotExist) {
-		mods = nil
-	} else if err != nil {
-		return err
-	}
-	return checkVendor(root, m, mods)
-}
-
 // findModuleRoot walks up from workdir, staying inside dest, to the directory
 // holding go.mod.
 func findModuleRoot(dest, workdir string) (string, error) {
@@ -100,8 +68,10 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	if info, err := os.Stat(workdir); err != nil || !info.IsDir() {
 		return fmt.Errorf("working directory %s (chdir %q) does not exist in commit %s", workdir, rc.Chdir, shortID(r.Commit))
 	}
+	// Whether the tree builds offline is go's to judge (go build under
+	// -mod=vendor): a failure is explained from its own words afterwards.
 	if rc.Kind == "go" {
-		if err := preflight(o.Dest, workdir, out.goVer, rc.Offline); err != nil {
+		if _, err := findModuleRoot(o.Dest, workdir); err != nil {
 			return err
 		}
 	}
@@ -128,6 +98,12 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	vars := buildVars{Version: o.Version, Commit: r.Commit, CommitTime: out.commitTime}
 	argv := rc.argv(out.goBin, tmp, vars)
 	env, set := rc.buildEnv(os.Environ(), out.goBin, o.Store, out.commitTime)
+	if d := envValue(env, "GOTMPDIR"); d != "" {
+		// go fails at once, and obscurely, when GOTMPDIR does not exist.
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create GOTMPDIR: %w", err)
+		}
+	}
 	logPath := filepath.Join(tmp, "build.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
 	if err != nil {
@@ -165,15 +141,9 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	if pr.Err != nil {
 		what := statusText(pr.Err)
 		diag := ""
-		if rc.Kind == "command" && rc.Offline {
-			// A make target that runs go trips on the same offline
-			// problems; the checks name them more precisely than go does.
-			if err := preflight(o.Dest, workdir, out.goVer, true); err != nil && !errors.Is(err, errNoGoMod) {
-				diag = err.Error()
-			}
-		}
-		if b, err := os.ReadFile(logPath); err == nil && diag == "" && int64(len(b)) >= headerEnd {
-			diag = diagnose(string(b[headerEnd:]), iso)
+		if b, err := os.ReadFile(logPath); err == nil && int64(len(b)) >= headerEnd {
+			root, _ := findModuleRoot(o.Dest, workdir) // "" when not a Go module
+			diag = diagnose(string(b[headerEnd:]), diagContext{Isolation: iso, ModuleRoot: root, Env: env})
 		}
 		return failBuild(st, obs.Key, logPath, headerEnd, what, diag, out)
 	}

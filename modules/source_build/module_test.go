@@ -211,9 +211,9 @@ func TestOfflineFailuresAreExplained(t *testing.T) {
 		version string
 		want    []string
 	}{
-		{"novendor", []string{"no vendor/ directory", "go.mod requires 1 module(s) (example.com/greet)", "go mod vendor"}},
-		{"oldgo", []string{"toolchain older than go.mod asks for", "asks for go >= 1.99", "GOTOOLCHAIN=local"}},
-		{"badvendor", []string{"inconsistent vendoring", "example.com/greet is required at v1.0.0 but vendored at v1.0.1"}},
+		{"novendor", []string{"no vendor/ directory in ", "example.com/greet@v1.0.0: is explicitly required in go.mod", "go mod vendor"}},
+		{"oldgo", []string{"toolchain is older than go.mod asks for", "requires go >= 1.99", "GOTOOLCHAIN=local"}},
+		{"badvendor", []string{"inconsistent vendoring: vendor/modules.txt was made for another go.mod", "example.com/greet@v1.0.1: is marked as explicit in vendor/modules.txt, but not explicitly required in go.mod"}},
 	}
 	for _, c := range cases {
 		t.Run(c.version, func(t *testing.T) {

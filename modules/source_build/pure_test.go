@@ -2,110 +2,13 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
-
-func TestParseGoMod(t *testing.T) {
-	m, err := parseGoMod([]byte(`// a comment
-module "github.com/traefik/traefik/v3"
-
-go 1.24.0
-
-toolchain go1.24.4
-
-require github.com/a/b v1.2.3 // indirect
-
-require (
-	github.com/c/d v0.1.0
-	golang.org/x/sys v0.27.0 // indirect
-)
-
-replace github.com/a/b => ../b
-
-exclude (
-	github.com/e/f v1.0.0
-)
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Module != "github.com/traefik/traefik/v3" || m.Go != "1.24.0" || m.Toolchain != "go1.24.4" {
-		t.Fatalf("directives: %+v", m)
-	}
-	want := []modVersion{{"github.com/a/b", "v1.2.3"}, {"github.com/c/d", "v0.1.0"}, {"golang.org/x/sys", "v0.27.0"}}
-	if len(m.Requires) != len(want) {
-		t.Fatalf("requires %v, want %v", m.Requires, want)
-	}
-	for i := range want {
-		if m.Requires[i] != want[i] {
-			t.Errorf("require %d = %v, want %v", i, m.Requires[i], want[i])
-		}
-	}
-	if _, err := parseGoMod([]byte("module x\ngo\n")); err == nil {
-		t.Error("a go directive without a version must be an error")
-	}
-}
-
-func TestCheckVendor(t *testing.T) {
-	m := goMod{Go: "1.22", Requires: []modVersion{{"example.com/greet", "v1.0.0"}, {"golang.org/x/sys", "v0.27.0"}}}
-	good := "# example.com/greet v1.0.0\n## explicit; go 1.22\nexample.com/greet\n# golang.org/x/sys v0.27.0\n## explicit; go 1.18\ngolang.org/x/sys/unix\n"
-	cases := []struct {
-		name    string
-		m       goMod
-		txt     []byte
-		wantErr error
-		wantMsg string
-	}{
-		{"consistent", m, []byte(good), nil, ""},
-		{"no requirements need no vendor", goMod{Go: "1.22"}, nil, nil, ""},
-		{"no vendor dir", m, nil, ErrNoVendor, "go.mod requires 2 module(s) (example.com/greet, golang.org/x/sys)"},
-		{"wrong version", m, []byte(strings.Replace(good, "greet v1.0.0", "greet v1.0.1", 1)), ErrInconsistentVend, "example.com/greet is required at v1.0.0 but vendored at v1.0.1"},
-		{"missing module", m, []byte("# example.com/greet v1.0.0\n## explicit\n"), ErrInconsistentVend, "golang.org/x/sys v0.27.0 is required but not vendored"},
-		{"not explicit", m, []byte(strings.Replace(good, "## explicit; go 1.18\n", "", 1)), ErrInconsistentVend, "does not mark it explicit"},
-		{"extra explicit", goMod{Go: "1.22", Requires: m.Requires[:1]}, []byte(good), ErrInconsistentVend, "golang.org/x/sys is vendored as explicit but go.mod does not require it"},
-		{"replacement without version", goMod{Go: "1.22", Requires: m.Requires[:1]}, []byte("# example.com/greet => ../greet\n## explicit\n"), nil, ""},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := checkVendor("/src", c.m, c.txt)
-			if c.wantErr == nil {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if !errors.Is(err, c.wantErr) || !strings.Contains(err.Error(), c.wantMsg) {
-				t.Fatalf("got %v, want %v containing %q", err, c.wantErr, c.wantMsg)
-			}
-		})
-	}
-}
-
-func TestCheckToolchain(t *testing.T) {
-	cases := []struct {
-		goLine, local string
-		tooOld        bool
-	}{
-		{"1.22", "go1.26.8", false},
-		{"1.26.8", "go1.26.8", false},
-		{"1.26", "go1.26.0", false},
-		{"1.27", "go1.26.8", true},
-		{"1.26.9", "go1.26.8", true},
-		{"1.27rc1", "go1.26.8", true},
-		{"", "go1.26.8", false},
-	}
-	for _, c := range cases {
-		err := checkToolchain("/src", goMod{Go: c.goLine, Toolchain: "go1.99.1"}, c.local)
-		if got := errors.Is(err, ErrToolchainTooOld); got != c.tooOld {
-			t.Errorf("go %q with %s: too old = %v (%v), want %v", c.goLine, c.local, got, err, c.tooOld)
-		}
-		if c.tooOld && !strings.Contains(err.Error(), "asks for go >= "+c.goLine) {
-			t.Errorf("message does not say what go.mod asks for: %v", err)
-		}
-	}
-}
 
 func TestParseLsRemote(t *testing.T) {
 	out := "aaaa\trefs/heads/main\nbbbb\trefs/tags/v1\ncccc\trefs/tags/v1^{}\ndddd\trefs/tags/light\neeee\trefs/heads/v1\n"
@@ -294,7 +197,7 @@ func TestBuildEnv(t *testing.T) {
 	want := map[string]string{
 		"GOFLAGS": "-mod=vendor -tags=x", "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOOS": "linux", "GOARCH": "arm64",
 		"CGO_ENABLED": "0", "SOURCE_DATE_EPOCH": "1700000000", "VERSION": "1", "GOCACHE": "/c", "HOME": "/root",
-		"PATH": "/usr/local/go/bin:/usr/bin",
+		"PATH": "/usr/local/go/bin:/usr/bin", "GOTMPDIR": "/store/.gotmp",
 	}
 	for k, v := range want {
 		if env[k] != v {
@@ -308,6 +211,10 @@ func TestBuildEnv(t *testing.T) {
 	}
 	if set["GOPROXY"] != "off" || set["VERSION"] != "1" || set["PATH"] != "" {
 		t.Errorf("recorded env: %v", set)
+	}
+	// A GOTMPDIR of the operator's is theirs to choose.
+	if full, _ := r.buildEnv(append(inherited, "GOTMPDIR=/scratch"), "", "/store", time.Unix(0, 0)); !slices.Contains(full, "GOTMPDIR=/scratch") {
+		t.Errorf("inherited GOTMPDIR dropped: %v", full)
 	}
 	// No HOME and no GOCACHE: the go command would refuse to build.
 	full, _ = recipe{}.buildEnv([]string{"PATH=/bin"}, "", "/store", time.Unix(0, 0))
@@ -337,20 +244,61 @@ func TestPruneSelect(t *testing.T) {
 }
 
 func TestDiagnose(t *testing.T) {
-	cases := []struct{ log, want string }{
-		{"go: inconsistent vendoring in /src:\n\texample.com/greet@v1.0.0: is explicitly required", "inconsistent vendoring"},
-		{"go: go.mod requires go >= 1.99 (running go 1.26.8; GOTOOLCHAIN=local)", "toolchain is older"},
-		{"main.go:5:2: cannot find module providing package example.com/greet: import lookup disabled by -mod=vendor", "not vendored"},
-		{"go: example.com/greet@v1.0.0: module lookup disabled by GOPROXY=off", "not vendored"},
-		{"fatal: unable to access 'https://forge/x.git/': Could not resolve host: forge", "tried to reach the network (isolation: netns)"},
-		{"bash: connect: Network is unreachable", "tried to reach the network"},
-		{"main.go:3: syntax error", ""},
+	withVendor, noVendor := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(withVendor, "vendor"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(withVendor, "vendor", "modules.txt"), []byte("# example.com/greet v1.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inconsistent := "go: inconsistent vendoring in /src:\n\texample.com/greet@v1.0.0: is explicitly required in go.mod, but not marked as explicit in vendor/modules.txt\n\texample.com/x@v1.0.0: is explicitly required in go.mod, but vendor/modules.txt indicates example.com/x@v1.0.1\n\n\tTo ignore the vendor directory, use -mod=readonly or -mod=mod.\n"
+	cases := []struct {
+		name, log, root, want string
+		not                   []string
+	}{
+		{"no vendor", inconsistent, noVendor, "no vendor/ directory in " + noVendor, nil},
+		{"another go.mod", inconsistent, withVendor, "vendor/modules.txt was made for another go.mod (go said: example.com/greet@v1.0.0: is explicitly required in go.mod, but not marked as explicit in vendor/modules.txt; example.com/x@v1.0.0: is explicitly required", []string{"To ignore"}},
+		{"no module root", inconsistent, "", "made for another go.mod", nil},
+		{"toolchain", "go: go.mod requires go >= 1.99 (running go 1.26.8; GOTOOLCHAIN=local)", withVendor, "toolchain is older", []string{"vendor"}},
+		{"not vendored", "main.go:5:2: cannot find module providing package example.com/greet: import lookup disabled by -mod=vendor", "", "not vendored", nil},
+		{"proxy off", "go: example.com/greet@v1.0.0: module lookup disabled by GOPROXY=off", "", "not vendored", nil},
+		{"dns", "fatal: unable to access 'https://forge/x.git/': Could not resolve host: forge", "", "tried to reach the network (isolation: netns)", nil},
+		{"unreachable", "bash: connect: Network is unreachable", "", "tried to reach the network", nil},
+		// A full disk is the cause of whatever else the log says.
+		{"disk full", "# example.com/big\ncompile: writing output: write $WORK/b2460/_pkg_.a: no space left on device\ngo: inconsistent vendoring in /src:", withVendor, "no space left on / (writing /big/tmp/go-build/b2460/_pkg_.a)", []string{"vendor", "toolchain"}},
+		{"disk full, cp", "cp: error writing '/no/such/dir/out': No space left on device", "", "no space left on / (writing /no/such/dir/out)", nil},
+		{"syntax error", "main.go:3: syntax error", withVendor, "", nil},
 	}
 	for _, c := range cases {
-		got := diagnose(c.log, "netns")
+		got := diagnose(c.log, diagContext{Isolation: "netns", ModuleRoot: c.root, Env: []string{"GOTMPDIR=/big/tmp"}})
 		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
-			t.Errorf("log %q: diagnosis %q, want %q", c.log, got, c.want)
+			t.Errorf("%s: diagnosis %q, want %q", c.name, got, c.want)
 		}
+		for _, n := range c.not {
+			if strings.Contains(got, n) {
+				t.Errorf("%s: diagnosis %q must not mention %q", c.name, got, n)
+			}
+		}
+	}
+}
+
+func TestLookPathIn(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "go"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notexec"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=/root", "PATH=/nonexistent:" + dir}
+	if p, err := lookPathIn("go", env); err != nil || p != filepath.Join(dir, "go") {
+		t.Errorf("go: %q %v", p, err)
+	}
+	if _, err := lookPathIn("notexec", env); err == nil || !strings.Contains(err.Error(), `"notexec" not found in the build's PATH (/nonexistent:`+dir+")") {
+		t.Errorf("notexec: %v", err)
+	}
+	if p, err := lookPathIn("./x.sh", env); err != nil || p != "./x.sh" {
+		t.Errorf("a path is taken as it is: %q %v", p, err)
 	}
 }
 

@@ -228,6 +228,11 @@ func (r recipe) buildEnv(inherited []string, goBin, store string, commitTime tim
 			vars["PATH"] = dir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 		}
 	}
+	if vars["GOTMPDIR"] == "" && set["GOTMPDIR"] == "" {
+		// go's $WORK (gigabytes for a large program) defaults to /tmp, often
+		// a small tmpfs: keep it on the store's disk instead.
+		set["GOTMPDIR"] = filepath.Join(store, ".gotmp")
+	}
 	if vars["HOME"] == "" && vars["GOCACHE"] == "" && set["GOCACHE"] == "" {
 		// The go command needs a cache; without HOME it has none.
 		vars["GOCACHE"] = filepath.Join(store, ".gocache")

@@ -1,0 +1,3 @@
+package greet
+
+func Hello(n string) string { return "hello, " + n }

@@ -1,0 +1,3 @@
+package multi
+
+func Major() int { return 1 }
