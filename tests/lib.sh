@@ -28,3 +28,9 @@ collection_path() {
 	ln -sfn "$REPO_ROOT" "$base/ansible_collections/chezlepro/sovereign"
 	printf '%s\n' "$base"
 }
+
+# lab_down LAB LOGDIR tears a lab down, its output kept in LOGDIR/lab-down.log.
+lab_down() {
+	"$REPO_ROOT/tests/lab/lab.sh" down --name "$1" >"$2/lab-down.log" 2>&1 ||
+		echo "lab teardown failed: see $2/lab-down.log" >&2
+}

@@ -37,7 +37,7 @@ mkdir -p "$logs"
 
 teardown() {
 	if $lab_started && ! $keep; then
-		"$lab_sh" down --name "$lab" >"$logs/lab-down.log" 2>&1 || echo "lab teardown failed: see $logs/lab-down.log" >&2
+		lab_down "$lab" "$logs"
 	fi
 }
 trap teardown EXIT
@@ -59,7 +59,7 @@ for pb in "${playbooks[@]}"; do
 	group="${name%%_*}"
 	if [ "$group" != "$current_group" ]; then
 		if [ -n "$current_group" ]; then
-			"$lab_sh" down --name "$lab" >"$logs/lab-down.log" 2>&1 || echo "lab teardown failed: see $logs/lab-down.log" >&2
+			lab_down "$lab" "$logs"
 		fi
 		t0=$(date +%s)
 		lab_started=true

@@ -7,7 +7,8 @@
 # RFC 2544 benchmarking range 198.18.0.0/15, one /24 per lab; hosts have no
 # default route, so lab traffic never leaves the lab.
 #
-#   lab.sh up --name LAB --hosts N [--bind-ro HOSTPATH[:GUESTPATH]]... [--subnet X] [--state-dir DIR]
+#   lab.sh up --name LAB --hosts N [--bind-ro HOSTPATH[:GUESTPATH]]... [--sysctl KEY=VALUE]...
+#             [--subnet X] [--state-dir DIR]
 #   lab.sh down --name LAB
 #   lab.sh start-host --name LAB HOST      boot again a host whose nspawn ended (after a reboot)
 #   lab.sh reboot-host --name LAB HOST     systemctl reboot inside, then boot it again
@@ -56,6 +57,9 @@ SUBNET=""
 BRIDGE=""
 ROOTFS=""
 BINDS=()
+# Network sysctls set in each host's namespace from outside at `up`: inside,
+# /proc/sys is read-only (net.ipv4.tcp_migrate_req=1 for reuseport flips).
+SYSCTLS=()
 CG_ROOTS=()
 
 log() { printf 'lab %s: %s\n' "${LAB:-}" "$*" >&2; }
@@ -417,6 +421,10 @@ setup_host_net() { # n
 	ip -n "$ns" link set lo up
 	ip -n "$ns" addr add "$addr/24" dev host0
 	ip -n "$ns" link set host0 up
+	local kv
+	for kv in "${SYSCTLS[@]}"; do
+		ip netns exec "$ns" sysctl -qw "$kv" || die "cannot set $kv in the network namespace $ns"
+	done
 }
 
 # ---------------------------------------------------------------- hosts ----
@@ -743,6 +751,7 @@ cmd_up() {
 		--name) LAB="$2"; shift 2 ;;
 		--hosts) HOSTS="$2"; shift 2 ;;
 		--bind-ro) BINDS+=("$2"); shift 2 ;;
+		--sysctl) SYSCTLS+=("$2"); shift 2 ;;
 		--state-dir) state_dir="$2"; shift 2 ;;
 		--subnet) subnet="$2"; shift 2 ;;
 		*) usage ;;
