@@ -19,7 +19,7 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 LDFLAGS   := -s -w -buildid=
 
 .PHONY: all build sizes collection test lint unit build-check docs-check e2e package-check lab-selftest bench \
-        demo test-vm vm-image lab-up lab-down vendor clean help
+        demo test-vm test-traefik vm-image lab-up lab-down vendor clean help
 
 all: build
 
@@ -30,6 +30,7 @@ help:
 	@echo "make collection   build the installable tarball under .build/"
 	@echo "make demo         boot the lab and run the pipeline on it"
 	@echo "make test-vm      create a real VM with libvirt, deploy and flip in it, delete it"
+	@echo "make test-traefik Traefik from its source to zero-loss flips through the playbooks, with bench lines"
 	@echo "make vm-image     build (once) the offline Debian 12 base image of the VMs on this machine"
 	@echo "make lab-up       boot a 3-host lab for manual use (make lab-down to remove it)"
 
@@ -89,6 +90,12 @@ demo: build
 # blue/green inside it with the collection, flip, delete.
 test-vm: build
 	tests/vm/test-vm.sh
+
+# Traefik's source (from the Go module proxy, once) mirrored, vendored,
+# built offline twice (same sha256), deployed blue/green and flipped under
+# load, against plain restarts: tests/e2e/traefik/pipeline_traefik.yml.
+test-traefik: build
+	tests/traefik/test-traefik.sh
 
 # The VMs' Debian 12 base image (debootstrap from this machine's apt mirror),
 # built once under /var/cache/chezlepro-vm/debian12; make test-vm builds it too.
