@@ -57,9 +57,21 @@ type Context struct {
 	Verbosity  int    // _ansible_verbosity
 	TmpDir     string // _ansible_tmpdir ("" when null)
 
-	mu           sync.Mutex // Warn and Deprecate may be called from several goroutines
+	mu           sync.Mutex // Warn, Deprecate and Hide may be called from several goroutines
 	warnings     []string
 	deprecations []Deprecation
+	noLog        map[string]struct{} // the runtime's no_log values, shared with its masker
+}
+
+// Hide masks v in everything printed, exactly as a no_log option's value is
+// masked: for a secret that is only part of an option's value, such as the
+// password of a URL, so the rest of that value stays readable.
+func (c *Context) Hide(v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v != "" && c.noLog != nil {
+		c.noLog[v] = struct{}{}
+	}
 }
 
 // Warn adds a warning shown by ansible-playbook after the task.

@@ -1,7 +1,11 @@
 package ansible
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -84,4 +88,27 @@ func TestMaskerOverlapsAndStars(t *testing.T) {
 	}
 	m = newMasker(stars)
 	assert.Equal(t, "a********b", m.mask("a"+strings.Repeat("*", 40)+"b"))
+}
+
+// Context.Hide masks a secret that is only part of an option's value (a
+// URL's password) in the invocation and in every returned value.
+func TestContextHide(t *testing.T) {
+	type opts struct {
+		URL string `ansible:"url"`
+	}
+	m := Module[opts]{Name: "hide", Run: func(ctx *Context, o *opts) (*Result, error) {
+		ctx.Hide("pw")
+		ctx.Hide("")
+		return &Result{Msg: "got " + o.URL, Values: map[string]any{"url": o.URL}}, errors.New("failed for " + o.URL)
+	}}
+	dir := t.TempDir()
+	args := filepath.Join(dir, "args")
+	if err := os.WriteFile(args, []byte(`{"url": "https://u:pw@host/x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	Execute(m, []string{"hide", args}, &out)
+	if strings.Contains(out.String(), "pw") || !strings.Contains(out.String(), "https://u:********@host/x") {
+		t.Fatalf("password not masked: %s", out.String())
+	}
 }

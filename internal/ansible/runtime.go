@@ -147,6 +147,7 @@ func run[O any](m Module[O], argv []string, e env, r *response) {
 
 	d := newDecoder(m.Name, in.strConv, e.getenv, e.userHome)
 	r.noLog = d.noLog // shared: filled while decoding, even if decoding fails
+	ctx.noLog = d.noLog
 	opts := new(O)
 	args, err := d.decode(ss, groups{m.MutuallyExclusive, m.RequiredTogether, m.RequiredOneOf}, userParams, reflect.ValueOf(opts))
 	for _, w := range d.warnings {
@@ -334,6 +335,10 @@ func (r *response) encode() []byte {
 	r.ctx.mu.Lock()
 	warnings := append([]string(nil), r.ctx.warnings...)
 	deprecations := append([]Deprecation(nil), r.ctx.deprecations...)
+	noLog := make(map[string]struct{}, len(r.noLog))
+	for v := range r.noLog {
+		noLog[v] = struct{}{}
+	}
 	r.ctx.mu.Unlock()
 	if len(warnings) > 0 {
 		top["warnings"] = warnings
@@ -347,7 +352,7 @@ func (r *response) encode() []byte {
 	for k, v := range r.values {
 		top[k] = v
 	}
-	b, err := marshalMasked(top, newMasker(r.noLog))
+	b, err := marshalMasked(top, newMasker(noLog))
 	if err != nil {
 		// Return values that cannot be JSON (NaN, channels...) are a module
 		// bug: report it, keeping everything else.
@@ -360,7 +365,7 @@ func (r *response) encode() []byte {
 			msg = r.msg + "; " + msg
 		}
 		top["msg"] = msg
-		b, err = marshalMasked(top, newMasker(r.noLog))
+		b, err = marshalMasked(top, newMasker(noLog))
 		if err != nil {
 			b = []byte(`{"changed": false, "failed": true, "msg": "cannot encode the module result"}` + "\n")
 		}

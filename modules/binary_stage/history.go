@@ -59,11 +59,18 @@ func writeHistory(s *spec, entries []historyEntry) error {
 	if len(entries) > historyLimit {
 		entries = entries[len(entries)-historyLimit:]
 	}
-	data, err := json.MarshalIndent(history{Version: 1, Installs: entries}, "", "  ")
+	// Entries written by an older version may hold a URL's password.
+	clean := make([]historyEntry, len(entries))
+	for i, e := range entries {
+		e.Source = stripUserinfo(e.Source)
+		clean[i] = e
+	}
+	data, err := json.MarshalIndent(history{Version: 1, Installs: clean}, "", "  ")
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(historyPath(s), append(data, '\n'), 0o644)
+	// 0600: a source URL's query may still carry a token.
+	return fsutil.WriteFileAtomic(historyPath(s), append(data, '\n'), 0o600)
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339) }

@@ -25,6 +25,8 @@ func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
 	if err := checkFaultEnv(); err != nil {
 		return nil, err
 	}
+	// The invocation echoes url whole: its password is masked there too.
+	actx.Hide(urlPassword(opts.URL))
 	s, err := resolve(opts)
 	if err != nil {
 		return nil, err

@@ -111,14 +111,37 @@ func (s *spec) linkTarget() string {
 	return rel
 }
 
-// source describes where the bytes come from, for messages and metadata.
+// source describes where the bytes come from, for messages and metadata:
+// a URL without its user:password@, which only the request itself sees.
 func (s *spec) source() string {
 	switch {
 	case s.URL != "":
-		return s.URL
+		return stripUserinfo(s.URL)
 	default:
 		return s.Src
 	}
+}
+
+// stripUserinfo removes the user:password@ of a URL; anything else is
+// returned as is.
+func stripUserinfo(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}
+
+// urlPassword is the password of a URL ("" when none), for the runtime to
+// mask wherever the whole URL is echoed (the invocation, say).
+func urlPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	p, _ := u.User.Password()
+	return p
 }
 
 // manifest is the JSON file source_build writes beside each artifact.
@@ -198,7 +221,7 @@ func resolve(o *Options) (*spec, error) {
 	if o.URL != "" {
 		u, err := url.Parse(o.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("url %q must be an http:// or https:// URL", o.URL)
+			return nil, fmt.Errorf("url %q must be an http:// or https:// URL", stripUserinfo(o.URL))
 		}
 		s.URL = o.URL
 	}

@@ -70,7 +70,8 @@ func writeMeta(dir string, s *spec, stagedAt string) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(dir, metaName), append(data, '\n'), 0o644)
+	// 0600, as the history: the source URL's query may carry a token.
+	return fsutil.WriteFileAtomic(filepath.Join(dir, metaName), append(data, '\n'), 0o600)
 }
 
 // hashBufSize is the read size for hashing: large enough that syscalls

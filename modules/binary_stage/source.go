@@ -63,7 +63,7 @@ func download(ctx context.Context, s *spec, f *os.File) (int64, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL, nil)
 	if err != nil {
-		return 0, fmt.Errorf("url %s: %w", s.URL, err)
+		return 0, fmt.Errorf("url %s: %w", s.source(), err)
 	}
 	req.Header.Set("User-Agent", "chezlepro.sovereign.binary_stage")
 	start := time.Now()
@@ -73,10 +73,10 @@ func download(ctx context.Context, s *spec, f *os.File) (int64, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s: HTTP %s", s.URL, resp.Status)
+		return 0, fmt.Errorf("GET %s: HTTP %s", s.source(), resp.Status)
 	}
 	if s.Size >= 0 && resp.ContentLength >= 0 && resp.ContentLength != s.Size {
-		return 0, fmt.Errorf("GET %s: server announces %d bytes but the manifest says %d", s.URL, resp.ContentLength, s.Size)
+		return 0, fmt.Errorf("GET %s: server announces %d bytes but the manifest says %d", s.source(), resp.ContentLength, s.Size)
 	}
 	h := sha256.New()
 	n, err := io.CopyBuffer(io.MultiWriter(f, h), onlyReader{resp.Body}, make([]byte, copyBufSize))
@@ -84,19 +84,19 @@ func download(ctx context.Context, s *spec, f *os.File) (int64, error) {
 		return n, downloadErr(ctx, s, start, err)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return n, fmt.Errorf("GET %s: got %d bytes of the %d announced", s.URL, n, resp.ContentLength)
+		return n, fmt.Errorf("GET %s: got %d bytes of the %d announced", s.source(), n, resp.ContentLength)
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != s.SHA256 {
-		return n, fmt.Errorf("GET %s: downloaded %d bytes with sha256:%s, want sha256:%s: %w", s.URL, n, sum, s.SHA256, errChecksum)
+		return n, fmt.Errorf("GET %s: downloaded %d bytes with sha256:%s, want sha256:%s: %w", s.source(), n, sum, s.SHA256, errChecksum)
 	}
 	return n, nil
 }
 
 func downloadErr(ctx context.Context, s *spec, start time.Time, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("GET %s: no complete answer within timeout %s (after %s): %w", s.URL, s.Timeout, time.Since(start).Round(time.Millisecond), err)
+		return fmt.Errorf("GET %s: no complete answer within timeout %s (after %s): %w", s.source(), s.Timeout, time.Since(start).Round(time.Millisecond), err)
 	}
-	return fmt.Errorf("GET %s: %w", s.URL, err)
+	return fmt.Errorf("GET %s: %w", s.source(), err)
 }
 
 // errChecksum marks a content mismatch (as opposed to an I/O failure).
