@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -74,6 +75,32 @@ func newModule(e env) ansible.Module[Options] {
 	}
 }
 
+// configFor resolves the definition this run applies (the given one, or
+// the one recorded at the last apply) and validates it.
+func configFor(e env, o *Options) (*config, error) {
+	if o.State == "present" && checkName(o.Name) == nil {
+		st, err := readState(statePath(e.stateDir, o.Name))
+		if err != nil {
+			return nil, err
+		}
+		var recorded json.RawMessage
+		if st != nil {
+			recorded = st.Definition
+		}
+		if o, err = effectiveOptions(o, recorded); err != nil {
+			return nil, err
+		}
+	}
+	c, err := newConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	if o.State == "present" {
+		c.definition, err = definitionOf(o)
+	}
+	return c, err
+}
+
 // budget bounds a whole run: waiting for the lock, starting, gating and
 // stopping, with a margin for daemon-reloads.
 func budget(c *config) time.Duration {
@@ -85,7 +112,7 @@ func budget(c *config) time.Duration {
 }
 
 func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
-	c, err := newConfig(o)
+	c, err := configFor(e, o)
 	if err != nil {
 		return nil, fmt.Errorf("invalid options, nothing was changed: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -144,6 +145,8 @@ type config struct {
 	lockTimeout  time.Duration
 	historySize  int
 	journalLines int
+	// definition is recorded in the state file (see definition.go).
+	definition json.RawMessage
 }
 
 // colourConfig is what differs between colours after substitution.
@@ -199,6 +202,13 @@ var managedKeys = map[string]string{
 	"ProtectKernelTunables": "hardening.protect_kernel", "ProtectKernelModules": "hardening.protect_kernel",
 	"ProtectControlGroups": "hardening.protect_kernel", "CapabilityBoundingSet": "hardening.capabilities",
 	"AmbientCapabilities": "hardening.capabilities", "ReadWritePaths": "hardening.read_write_paths",
+}
+
+func checkName(name string) error {
+	if !nameRe.MatchString(name) || strings.Contains(name, "..") || strings.HasSuffix(name, ".") {
+		return fmt.Errorf("name %q is not a valid service name: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", name)
+	}
+	return nil
 }
 
 // checkLine rejects what would break out of one line of a unit file:
@@ -299,9 +309,7 @@ func newConfig(o *Options) (*config, error) {
 		historySize: o.HistorySize, journalLines: o.JournalLines,
 		colour: map[Colour]*colourConfig{},
 	}
-	if !nameRe.MatchString(o.Name) || strings.Contains(o.Name, "..") || strings.HasSuffix(o.Name, ".") {
-		add(fmt.Errorf("name %q is not a valid service name: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", o.Name))
-	}
+	add(checkName(o.Name))
 	if o.Active != "" {
 		col, err := parseColour(o.Active)
 		add(err)

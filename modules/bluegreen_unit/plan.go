@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strings"
@@ -428,7 +429,8 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	p.steps = append(p.steps, commit...)
 
 	p.writeState = p.records() || obs.state == nil || obs.state.Strategy != c.strategy ||
-		obs.state.Active != p.target || !equalStrings(obs.state.Units, p.managedUnits)
+		obs.state.Active != p.target || !equalStrings(obs.state.Units, p.managedUnits) ||
+		!bytes.Equal(obs.state.Definition, c.definition)
 	return p, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ type State struct {
 	// Colours records what each colour ran when it was last started.
 	Colours map[Colour]ColourRecord `json:"colours"`
 	History []HistoryEntry          `json:"history"`
+	// Definition is the definition of the last apply (definition.go).
+	Definition json.RawMessage `json:"definition,omitempty"`
 }
 
 // ColourRecord says what a colour ran.
@@ -67,6 +70,15 @@ func readState(path string) (*State, error) {
 	if s.Version != stateVersion {
 		return nil, fmt.Errorf("state file %s has version %d; this module reads version %d", path, s.Version, stateVersion)
 	}
+	if len(s.Definition) > 0 {
+		// Written indented; compact, it compares byte for byte with a
+		// definition of this run.
+		var b bytes.Buffer
+		if err := json.Compact(&b, s.Definition); err != nil {
+			return nil, fmt.Errorf("state file %s: definition: %w", path, err)
+		}
+		s.Definition = b.Bytes()
+	}
 	if s.Active != "" {
 		if _, err := parseColour(string(s.Active)); err != nil {
 			return nil, fmt.Errorf("state file %s: active %w", path, err)
@@ -83,7 +95,8 @@ func writeState(path string, s *State) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
+	// 0600: the definition holds the environment values.
+	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
 // outcome is what happened to a plan, for the history.
@@ -107,6 +120,10 @@ func nextState(prev *State, c *config, p *plan, o outcome, historySize int) *Sta
 			s.Colours[k] = v
 		}
 		s.History = append(s.History, prev.History...)
+		s.Definition = prev.Definition
+	}
+	if c.definition != nil {
+		s.Definition = c.definition
 	}
 	s.Active = o.activeNow
 	if o.previousTo != "" {

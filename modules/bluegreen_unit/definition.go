@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// The definition is what the units are rendered from: every option but the
+// service's name, what this run is asked to do (state, active, action) and
+// how it runs (lock_timeout, journal_lines, history_size). It is recorded
+// in the state file at every apply, so that a rollback, a flip or a start
+// given only the name runs exactly what was deployed, as the same user,
+// instead of a definition re-typed from memory.
+
+// definitionOf is o's definition as recorded: JSON of the Options with the
+// per-run fields cleared (field names are Go's; the same struct reads it).
+func definitionOf(o *Options) (json.RawMessage, error) {
+	d := *o
+	d.Name, d.State, d.Active, d.Action = "", "", "", ""
+	d.LockTimeout, d.JournalLines, d.HistorySize = 0, 0, 0
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("record the definition: %w", err)
+	}
+	return b, nil
+}
+
+// givenDefinition lists the definition options given in o; options with a
+// default cannot be told apart from absent ones and are not listed.
+func givenDefinition(o *Options) []string {
+	var given []string
+	for name, set := range map[string]bool{
+		"command": len(o.Command) > 0, "sockets": len(o.Sockets) > 0, "health": o.Health != nil,
+		"colour_vars": o.ColourVars != nil, "environment": len(o.Environment) > 0,
+		"environment_files": len(o.EnvironmentFiles) > 0, "user": o.User != "", "group": o.Group != "",
+		"working_directory": o.WorkingDirectory != "", "description": o.Description != "",
+		"hardening": o.Hardening != nil, "service_options": len(o.ServiceOptions) > 0,
+	} {
+		if set {
+			given = append(given, name)
+		}
+	}
+	slices.Sort(given)
+	return given
+}
+
+// effectiveOptions decides which definition this run applies. Pure: o is
+// what the task gave, recorded the definition of the last apply (nil when
+// none). With no definition given, the recorded one is used whole; a given
+// definition must be complete (command included), and one that would drop
+// the recorded user (the service would then run as root) is refused: it
+// must say user: root to mean it.
+func effectiveOptions(o *Options, recorded json.RawMessage) (*Options, error) {
+	if o.State != "present" {
+		return o, nil
+	}
+	given := givenDefinition(o)
+	if len(given) == 0 {
+		if recorded == nil {
+			return o, nil // newConfig names what is missing
+		}
+		var d Options
+		if err := json.Unmarshal(recorded, &d); err != nil {
+			return nil, fmt.Errorf("the definition recorded in the state file does not parse (give the whole definition): %w", err)
+		}
+		d.Name, d.State, d.Active, d.Action = o.Name, o.State, o.Active, o.Action
+		d.LockTimeout, d.JournalLines, d.HistorySize = o.LockTimeout, o.JournalLines, o.HistorySize
+		return &d, nil
+	}
+	if len(o.Command) == 0 {
+		return nil, fmt.Errorf("a definition must be given in full (command, and everything else it needs) or not at all: %s given without command; "+
+			"give only name with active or action to reuse the definition recorded at the last apply", strings.Join(given, ", "))
+	}
+	if recorded != nil && o.User == "" {
+		var d Options
+		if err := json.Unmarshal(recorded, &d); err == nil && d.User != "" {
+			return nil, fmt.Errorf("the definition recorded at the last apply runs %s as user %q; this one gives no user, so the service would run as root: "+
+				"give user: root to mean it, the user to keep it, or only name with active or action to reuse the recorded definition", o.Name, d.User)
+		}
+	}
+	return o, nil
+}
