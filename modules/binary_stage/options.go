@@ -30,6 +30,7 @@ type Options struct {
 	Owner         string   `ansible:"owner"`
 	Group         string   `ansible:"group"`
 	Mode          any      `ansible:"mode"`
+	AllowUnsafe   bool     `ansible:"allow_unsafe_mode" default:"false"`
 	Capabilities  []string `ansible:"capabilities"`
 	KeepReleases  int      `ansible:"keep_releases" default:"5"`
 	Smoke         []string `ansible:"smoke"`
@@ -309,6 +310,9 @@ func resolve(o *Options) (*spec, error) {
 	if s.Mode, err = parseMode(o.Mode); err != nil {
 		return nil, err
 	}
+	if err := checkModeSafe(s.Mode); err != nil && !o.AllowUnsafe {
+		return nil, err
+	}
 	if s.Caps, err = parseCaps(o.Capabilities); err != nil {
 		return nil, err
 	}
@@ -441,6 +445,28 @@ func parseMode(v any) (os.FileMode, error) {
 		return 0, fmt.Errorf("mode %#o leaves the binary not executable by its owner", n)
 	}
 	return os.FileMode(n&0o777) | modeSpecial(n), nil
+}
+
+// checkModeSafe refuses what lets another user replace the binary or run
+// it with its owner's rights: group or world write, setuid, setgid, sticky.
+// A root-run module must not apply such a mode silently (D2).
+func checkModeSafe(m os.FileMode) error {
+	var bad []string
+	for _, b := range []struct {
+		set  bool
+		name string
+	}{
+		{m&os.ModeSetuid != 0, "setuid"}, {m&os.ModeSetgid != 0, "setgid"}, {m&os.ModeSticky != 0, "sticky"},
+		{m&0o020 != 0, "group-writable"}, {m&0o002 != 0, "world-writable"},
+	} {
+		if b.set {
+			bad = append(bad, b.name)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("mode %s makes the binary %s: refused unless allow_unsafe_mode is true", octal(m), strings.Join(bad, ", "))
 }
 
 // modeSpecial converts the setuid/setgid/sticky bits of a numeric mode to

@@ -76,6 +76,12 @@ func TestResolveRefusesBadInputs(t *testing.T) {
 		{"symbolic mode", func(o *Options) { o.Mode = "u+x" }, "must be an octal number"},
 		{"mode too big", func(o *Options) { o.Mode = "17777" }, "out of range"},
 		{"mode not executable", func(o *Options) { o.Mode = "0644" }, "not executable by its owner"},
+		{"mode all bits (D2)", func(o *Options) { o.Mode = "07777" }, "allow_unsafe_mode"},
+		{"mode setuid", func(o *Options) { o.Mode = "4755" }, "setuid"},
+		{"mode setgid", func(o *Options) { o.Mode = 0o2755 }, "setgid"},
+		{"mode sticky", func(o *Options) { o.Mode = "1755" }, "sticky"},
+		{"mode world-writable", func(o *Options) { o.Mode = "0777" }, "world-writable"},
+		{"mode group-writable", func(o *Options) { o.Mode = "0775" }, "group-writable"},
 		{"unknown capability", func(o *Options) { o.Capabilities = []string{"cap_fly"} }, "unknown capability"},
 		{"negative keep", func(o *Options) { o.KeepReleases = -1 }, "keep_releases must be 0 or more"},
 		{"zero timeout", func(o *Options) { o.Timeout = 0 }, "timeout must be a positive number"},
@@ -94,6 +100,22 @@ func TestResolveRefusesBadInputs(t *testing.T) {
 				t.Fatalf("resolve error = %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// D2: dangerous modes pass only with the explicit opt-in.
+func TestUnsafeModeNeedsOptIn(t *testing.T) {
+	for _, m := range []any{"07777", "4755", "0777", "0775", "2755"} {
+		o := goodOptions()
+		o.Mode, o.AllowUnsafe = m, true
+		if _, err := resolve(&o); err != nil {
+			t.Errorf("mode %v with allow_unsafe_mode: %v", m, err)
+		}
+	}
+	o := goodOptions()
+	o.Mode = "0750"
+	if _, err := resolve(&o); err != nil {
+		t.Errorf("a safe mode was refused: %v", err)
 	}
 }
 
