@@ -76,12 +76,12 @@ func observedUnits(c *config, st *State) []string {
 func readFileObs(path string) (fileObs, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fileObs{}, nil
+		return fileObs{path: path}, nil
 	}
 	if err != nil {
 		return fileObs{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	return fileObs{exists: true, content: string(b)}, nil
+	return fileObs{path: path, exists: true, content: string(b)}, nil
 }
 
 // fileSHA256 is the hex sha256 of a regular file, or "" when it cannot be

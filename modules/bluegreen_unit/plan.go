@@ -12,8 +12,26 @@ import (
 
 // fileObs is a file as observed: absent, or its content.
 type fileObs struct {
+	path    string
 	exists  bool
 	content string
+}
+
+// refuseForeign fails when one of files exists without the module's marker:
+// a unit written by hand, or by a package, is never overwritten, stopped or
+// removed (D16).
+func refuseForeign(files ...fileObs) error {
+	var foreign []string
+	for _, f := range files {
+		if f.exists && !ours(f.content) {
+			foreign = append(foreign, f.path)
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s was not written by this module (its first line is not %q): refusing to overwrite, stop or remove it; "+
+		"move it away, or give the service another name", strings.Join(foreign, " and "), marker)
 }
 
 // observed is everything the plan depends on, read from the target before
@@ -178,7 +196,7 @@ func makePlan(c *config, obs *observed) (*plan, error) {
 		}
 		return p, nil
 	case "absent":
-		return planAbsent(c, obs), nil
+		return planAbsent(c, obs)
 	}
 	return planPresent(c, obs)
 }
@@ -265,6 +283,21 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	}
 	sort.Strings(names)
 	p.managedUnits = names
+	mine := []fileObs{}
+	for _, n := range names {
+		mine = append(mine, obs.files[n])
+	}
+	if obs.state != nil {
+		for _, n := range obs.state.Units {
+			mine = append(mine, obs.files[n])
+		}
+	}
+	if c.strategy == "reuseport" && c.migrate {
+		mine = append(mine, obs.sysctlConf)
+	}
+	if err := refuseForeign(mine...); err != nil {
+		return nil, err
+	}
 
 	var written []string
 	for _, n := range names {
@@ -458,11 +491,27 @@ func removeUnitSteps(n string, obs *observed) []step {
 	return out
 }
 
-func planAbsent(c *config, obs *observed) *plan {
+func planAbsent(c *config, obs *observed) (*plan, error) {
 	cur, _ := currentActive(c, obs)
 	p := &plan{current: cur, action: "remove"}
-	for _, n := range absentUnits(c, obs) {
-		if obs.files[n].exists || running(obs.units[n]) {
+	names := absentUnits(c, obs)
+	files := make([]fileObs, len(names))
+	for i, n := range names {
+		files[i] = obs.files[n]
+	}
+	if err := refuseForeign(files...); err != nil {
+		return nil, err
+	}
+	recorded := map[string]bool{}
+	if obs.state != nil {
+		for _, n := range obs.state.Units {
+			recorded[n] = true
+		}
+	}
+	for _, n := range names {
+		// A unit that runs without a file here was the module's only if
+		// the state file lists it (one from a package is left alone).
+		if obs.files[n].exists || running(obs.units[n]) && recorded[n] {
 			p.steps = append(p.steps, removeUnitSteps(n, obs)...)
 		}
 	}
@@ -472,7 +521,7 @@ func planAbsent(c *config, obs *observed) *plan {
 	if obs.state != nil {
 		p.steps = append(p.steps, step{kind: stepRemoveState, reason: "the service is removed"})
 	}
-	return p
+	return p, nil
 }
 
 // absentUnits lists what state=absent removes: both colours, then the

@@ -33,7 +33,14 @@ func socketUnits(c *config, col Colour) []string {
 	return out
 }
 
-const header = "# Managed by chezlepro.sovereign.bluegreen_unit: changes made here are overwritten.\n"
+// marker starts the first line of every file the module writes; it
+// overwrites, stops or removes no unit file without it (D16).
+const marker = "# Managed by chezlepro.sovereign.bluegreen_unit"
+
+const header = marker + ": changes made here are overwritten.\n"
+
+// ours reports whether a file's content was written by this module.
+func ours(content string) bool { return strings.HasPrefix(content, marker) }
 
 // escapeSpecifiers doubles '%' so systemd does not expand specifiers.
 func escapeSpecifiers(s string) string { return strings.ReplaceAll(s, "%", "%%") }
