@@ -216,6 +216,9 @@ func observeReleases(s *spec, o *observed) error {
 			}
 			continue
 		}
+		if name != target && !hasRecord(p) {
+			continue // named like a release but not made by this module: never pruned (D15)
+		}
 		o.Releases = append(o.Releases, name)
 		// Temporary files of a killed repair inside a release.
 		if tmps, _ := filepath.Glob(filepath.Join(p, ".*.tmp-*")); len(tmps) > 0 {
@@ -227,6 +230,13 @@ func observeReleases(s *spec, o *observed) error {
 	}
 	slices.Sort(o.Releases)
 	return nil
+}
+
+// hasRecord tells whether dir holds a .release.json as a regular file:
+// every release this module stages gets one before its final name.
+func hasRecord(dir string) bool {
+	fi, err := os.Lstat(filepath.Join(dir, metaName))
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // observeTarget checks the wanted release: its binary must be a regular
