@@ -264,7 +264,7 @@ func TestBadInputsFailClearly(t *testing.T) {
 		edit func(map[string]any)
 		want string
 	}{
-		"missing src":     {func(a map[string]any) { a["src"] = filepath.Join(f.dir, "nope") }, "src: stat " + filepath.Join(f.dir, "nope") + ": no such file or directory"},
+		"missing src":     {func(a map[string]any) { a["src"] = filepath.Join(f.dir, "nope") }, "src: lstat " + filepath.Join(f.dir, "nope") + ": no such file or directory"},
 		"src is dir":      {func(a map[string]any) { a["src"] = f.dir }, "is not a regular file"},
 		"relative root":   {func(a map[string]any) { a["root"] = "opt/app" }, "must be an absolute path"},
 		"escaping root":   {func(a map[string]any) { a["root"] = f.dir + "/../x" }, `must not contain ".." elements`},
@@ -631,6 +631,9 @@ func TestWaiterFindsWorkDone(t *testing.T) {
 		KeepReleases: 5, SmokeTimeout: 30, Timeout: 60, LockTimeout: 60}
 	s, err := resolve(&o)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := observeSource(s); err != nil {
 		t.Fatal(err)
 	}
 	obs, err := observe(s)

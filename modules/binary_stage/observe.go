@@ -63,25 +63,67 @@ func observeSource(s *spec) error {
 	if s.Src == "" {
 		return nil
 	}
-	fi, err := os.Stat(s.Src)
+	real, err := resolveSrc(s.Src)
 	if err != nil {
-		return fmt.Errorf("src: %w", err)
+		return err
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("src %s is not a regular file (%s)", s.Src, fi.Mode().Type())
+	s.SrcReal = real
+	f, fi, err := openSrc(real)
+	if err != nil {
+		return err
 	}
+	defer f.Close()
 	s.SrcSize = fi.Size()
 	if s.Size >= 0 && fi.Size() != s.Size {
 		return fmt.Errorf("src %s has %d bytes but manifest %s says %d", s.Src, fi.Size(), s.Manifest, s.Size)
 	}
 	if s.SHA256 == "" {
-		sum, _, err := hashFile(s.Src)
+		sum, _, err := hashOpen(f)
 		if err != nil {
 			return fmt.Errorf("hash src: %w", err)
 		}
 		s.SHA256 = sum
 	}
 	return nil
+}
+
+// resolveSrc returns the file src designates. src itself may be a symlink
+// to a file in its own directory (app -> app-1.2); one that leads elsewhere
+// is refused, so a root-run module never copies, as a 0755 binary, a file
+// the task's author pointed at by a link (/etc/shadow, D3). The parent
+// directories are the machine's own layout and are followed.
+func resolveSrc(src string) (string, error) {
+	real, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return "", fmt.Errorf("src: %w", err)
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(src))
+	if err != nil {
+		return "", fmt.Errorf("src: %w", err)
+	}
+	if filepath.Dir(real) != dir {
+		return "", fmt.Errorf("src %s is a symlink to %s, outside %s: refusing to stage it (give the real file)", src, real, filepath.Dir(src))
+	}
+	return real, nil
+}
+
+// openSrc opens the resolved src without following a symlink that would
+// have replaced it since, and checks it is a regular file.
+func openSrc(real string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open src: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("src: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("src %s is not a regular file (%s)", real, fi.Mode().Type())
+	}
+	return f, fi, nil
 }
 
 // observe reads the state under root and releases_dir. Read-only: it is

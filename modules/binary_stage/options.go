@@ -66,6 +66,8 @@ type spec struct {
 	SrcSize               int64  // size of src as observed; -1 before
 
 	Src, URL, Manifest string
+	// SrcReal is the file src resolves to, the one read (observeSource).
+	SrcReal string
 
 	UID, GID int // -1: leave as created
 	Mode     os.FileMode

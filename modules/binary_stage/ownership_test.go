@@ -31,3 +31,37 @@ func TestPruneKeepsDirectoriesWithoutRecord(t *testing.T) {
 		t.Fatalf("a directory without %s was pruned: %v", metaName, err)
 	}
 }
+
+// D3: a src that is a symlink leading out of its directory (to /etc/shadow,
+// say) is refused; one to a file beside it is staged, as that file.
+func TestSrcSymlinkLeavingItsDirectoryIsRefused(t *testing.T) {
+	f := newFixture(t)
+	secretDir := t.TempDir()
+	secret := filepath.Join(secretDir, "shadow")
+	if err := os.WriteFile(secret, []byte("root:$6$hash:19000::::::\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(f.dir, "incoming")
+	os.MkdirAll(in, 0o755)
+	link := filepath.Join(in, "app")
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	a := f.args(link, "", "1.0", "green")
+	mustFail(t, a, "is a symlink to "+secret+", outside "+in)
+	mustFail(t, withCheck(a), "outside")
+	if _, err := os.Lstat(f.root); !os.IsNotExist(err) {
+		t.Fatalf("a refused src created %s", f.root)
+	}
+
+	// A relative link to a file beside it is fine.
+	real, sum := f.src("incoming/app-1.0", "echo 1")
+	os.Remove(link)
+	if err := os.Symlink("app-1.0", link); err != nil {
+		t.Fatal(err)
+	}
+	r := mustOK(t, f.args(link, sum, "1.0", "green"))
+	if r["release"] != "1.0-"+sum[:12] {
+		t.Fatalf("staged %v from %s", r["release"], real)
+	}
+}

@@ -85,10 +85,15 @@ func hashFile(path string) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
+	return hashOpen(f)
+}
+
+// hashOpen is hashFile for a file already open.
+func hashOpen(f *os.File) (string, int64, error) {
 	h := sha256.New()
 	n, err := io.CopyBuffer(h, onlyReader{f}, make([]byte, hashBufSize))
 	if err != nil {
-		return "", n, fmt.Errorf("read %s: %w", path, err)
+		return "", n, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

@@ -23,9 +23,9 @@ const copyBufSize = 1 << 20
 // download is named as such before the staged file is verified.
 func fillFromSource(ctx context.Context, s *spec, f *os.File) (int64, error) {
 	if s.URL == "" {
-		in, err := os.Open(s.Src)
+		in, _, err := openSrc(s.SrcReal)
 		if err != nil {
-			return 0, fmt.Errorf("open src: %w", err)
+			return 0, err
 		}
 		defer in.Close()
 		n, err := io.Copy(f, in)
