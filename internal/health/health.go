@@ -12,8 +12,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -70,12 +72,29 @@ func (c Check) Validate() error {
 		if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
 			return fmt.Errorf("health url %q must start with http:// or https://", c.URL)
 		}
+		// Found now rather than after a whole gate timeout of failed probes.
+		u, err := url.Parse(c.URL)
+		if err != nil {
+			return fmt.Errorf("health url %q: %w", c.URL, err)
+		}
+		if u.Hostname() == "" {
+			return fmt.Errorf("health url %q has no host", c.URL)
+		}
+		if p := u.Port(); p != "" {
+			if err := checkPort(p); err != nil {
+				return fmt.Errorf("health url %q: %w", c.URL, err)
+			}
+		}
 		if c.ExpectStatus < 100 || c.ExpectStatus > 599 {
 			return fmt.Errorf("health status %d is not an HTTP status", c.ExpectStatus)
 		}
 	case TCP:
-		if _, _, err := net.SplitHostPort(c.Address); err != nil {
+		_, port, err := net.SplitHostPort(c.Address)
+		if err != nil {
 			return fmt.Errorf("health address %q must be host:port: %w", c.Address, err)
+		}
+		if err := checkPort(port); err != nil {
+			return fmt.Errorf("health address %q: %w", c.Address, err)
 		}
 	case Command:
 		if len(c.Command) == 0 || c.Command[0] == "" {
@@ -86,6 +105,15 @@ func (c Check) Validate() error {
 	}
 	if c.AttemptTimeout <= 0 {
 		return errors.New("health attempt timeout must be positive")
+	}
+	return nil
+}
+
+// checkPort accepts a TCP port number, 1-65535.
+func checkPort(p string) error {
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("the port must be 1-65535, got %q", p)
 	}
 	return nil
 }

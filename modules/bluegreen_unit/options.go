@@ -197,6 +197,7 @@ var managedKeys = map[string]string{
 	"WorkingDirectory": "working_directory", "Environment": "environment",
 	"EnvironmentFile": "environment_files", "Restart": "restart", "RestartSec": "restart_sec",
 	"TimeoutStartSec": "start_timeout", "TimeoutStopSec": "drain_timeout", "Sockets": "sockets",
+	"TimeoutSec":      "start_timeout and drain_timeout",
 	"NoNewPrivileges": "hardening.no_new_privileges", "ProtectSystem": "hardening.protect_system",
 	"ProtectHome": "hardening.protect_home", "PrivateTmp": "hardening.private_tmp",
 	"ProtectKernelTunables": "hardening.protect_kernel", "ProtectKernelModules": "hardening.protect_kernel",
@@ -211,10 +212,19 @@ func checkName(name string) error {
 	return nil
 }
 
+// maxArg is the longest string the kernel passes to a program as one
+// argument or environment variable (MAX_ARG_STRLEN, 128 KiB with its NUL);
+// every value the units hold is bounded by it, far below the 1 MiB line
+// systemd still loads (D17).
+const maxArg = 128<<10 - 1
+
 // checkLine rejects what would break out of one line of a unit file:
 // control characters (newlines first) and a trailing backslash, which
-// continues the line.
+// continues the line; and values too long to reach the program.
 func checkLine(what, v string) error {
+	if len(v) > maxArg {
+		return fmt.Errorf("%s is %d bytes: at most %d fit in one argument or environment variable (the kernel's MAX_ARG_STRLEN); put large values in a file", what, len(v), maxArg)
+	}
 	for i, r := range v {
 		if r < 0x20 || r == 0x7f {
 			return fmt.Errorf("%s contains a control character (%q at byte %d): unit file values must be one line", what, r, i)
@@ -426,7 +436,11 @@ func newConfig(o *Options) (*config, error) {
 		if !optKeyRe.MatchString(k) {
 			add(fmt.Errorf("service_options key %q is not a systemd directive name", k))
 		} else if opt, ok := managedKeys[k]; ok {
-			add(fmt.Errorf("service_options may not set %s: use the %s option", k, opt))
+			options := "option"
+			if strings.Contains(opt, " and ") {
+				options = "options"
+			}
+			add(fmt.Errorf("service_options may not set %s: use the %s %s", k, opt, options))
 		}
 	}
 	if len(errs) > 0 {
@@ -579,7 +593,11 @@ func resolveColour(o *Options, col Colour, optKeys []string) (*colourConfig, err
 			errs = append(errs, err)
 			continue
 		}
-		cc.environment = append(cc.environment, [2]string{k, sub(what, v)})
+		v = sub(what, v)
+		if n := len(k) + 1 + len(v); n > maxArg && len(v) <= maxArg {
+			errs = append(errs, fmt.Errorf("%s: %s=VALUE is %d bytes: at most %d fit in one environment variable (the kernel's MAX_ARG_STRLEN)", what, k, n, maxArg))
+		}
+		cc.environment = append(cc.environment, [2]string{k, v})
 	}
 	for i, f := range o.EnvironmentFiles {
 		what := fmt.Sprintf("environment_files[%d]", i)

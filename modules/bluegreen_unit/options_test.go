@@ -123,6 +123,18 @@ func TestConfigRejectsBadInput(t *testing.T) {
 		{"negative drain", func(o *Options) { o.DrainTimeout = -1 }, "drain_timeout must be between 0 and 86400"},
 		{"builtin colour var", func(o *Options) { o.ColourVars.Blue["colour"] = "x" }, "is built in and cannot be set"},
 		{"active with query", func(o *Options) { o.State = "query"; o.Active = "blue" }, "only apply to state=present"},
+		// D19: TimeoutSec= sets both timeouts the module owns.
+		{"TimeoutSec in service_options", func(o *Options) { o.ServiceOptions = map[string]any{"TimeoutSec": "3"} }, "service_options may not set TimeoutSec: use the start_timeout and drain_timeout options"},
+		// D17: systemd cannot load a unit with a 2 MB line; execve refuses a
+		// variable longer than 128 KiB.
+		{"2 MB environment value", func(o *Options) { o.Environment = map[string]any{"BIG": strings.Repeat("x", 2<<20)} }, "environment.BIG is 2097152 bytes"},
+		{"200 KiB argument", func(o *Options) { o.Command = append(o.Command, strings.Repeat("x", 200<<10)) }, "command[5] is 204800 bytes"},
+		// Validation that used to wait until gate time.
+		{"health address port out of range", func(o *Options) { o.Health.URL = ""; o.Health.Address = "127.0.0.1:99999" }, `health address "127.0.0.1:99999": the port must be 1-65535`},
+		{"health address without port", func(o *Options) { o.Health.URL = ""; o.Health.Address = "127.0.0.1:" }, "the port must be 1-65535"},
+		{"health url without host", func(o *Options) { o.Health.URL = "http://" }, `health url "http://" has no host`},
+		{"health url unparsable", func(o *Options) { o.Health.URL = "http://[::1" }, `health url "http://[::1"`},
+		{"health url bad port", func(o *Options) { o.Health.URL = "http://127.0.0.1:99999/x" }, "the port must be 1-65535"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := baseOptions()
