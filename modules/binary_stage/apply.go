@@ -126,7 +126,7 @@ func prepareRelease(ctx context.Context, s *spec, o *observed, p *plan, out *out
 func recordAndPrune(s *spec, o *observed, p *plan, out *outcome) error {
 	entry := historyEntry{
 		At: now(), Slot: s.Slot, Release: p.Release, SHA256: s.SHA256, Source: s.source(),
-		Previous: p.PrevRelease, Staged: p.Stage, Repaired: p.Repair != "",
+		Previous: p.PrevRelease, Staged: p.Stage, Repaired: p.Repair != "", Recorded: p.Record,
 	}
 	hist := append(slices.Clone(o.History), entry)
 	if err := writeHistory(s, hist); err != nil {

@@ -33,6 +33,7 @@ type historyEntry struct {
 	Staged   bool     `json:"staged,omitempty"`   // the release directory was created by this run
 	Repaired bool     `json:"repaired,omitempty"` // a damaged binary was replaced
 	Removed  []string `json:"removed,omitempty"`  // releases pruned by this run
+	Recorded bool     `json:"recorded,omitempty"` // the slot already pointed there: an earlier run's entry was missing
 }
 
 func historyPath(s *spec) string { return filepath.Join(s.StateDir, "history.json") }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -63,5 +64,43 @@ func TestSrcSymlinkLeavingItsDirectoryIsRefused(t *testing.T) {
 	r := mustOK(t, f.args(link, sum, "1.0", "green"))
 	if r["release"] != "1.0-"+sum[:12] {
 		t.Fatalf("staged %v from %s", r["release"], real)
+	}
+}
+
+// D7: the slot was switched but the history write failed (full disk, or a
+// kill in between): the next run finds the slot right, records the entry
+// anyway and says so, instead of a no-op that never records it.
+func TestRerunRecordsASwitchTheHistoryMissed(t *testing.T) {
+	f := newFixture(t)
+	src1, sum1 := f.src("app1", "echo 1")
+	src2, sum2 := f.src("app2", "echo 2")
+	mustOK(t, f.args(src1, sum1, "1.0", "green"))
+	hp := filepath.Join(f.root, stateDirName, "history.json")
+	before, err := os.ReadFile(hp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, f.args(src2, sum2, "2.0", "green"))
+	// What a failed history write leaves: the slot on 2.0, the history
+	// still ending with 1.0.
+	if err := os.WriteFile(hp, before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := f.args(src2, sum2, "2.0", "green")
+	c := mustOK(t, withCheck(a))
+	r := mustOK(t, a)
+	if c["changed"] != true || r["changed"] != true || !strings.Contains(r["msg"].(string), "record in the history") {
+		t.Fatalf("the missing entry was not recorded: check %v, real %v", c["msg"], r["msg"])
+	}
+	h, err := readHistory(&spec{StateDir: filepath.Join(f.root, stateDirName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := h[len(h)-1]
+	if len(h) != 2 || last.Release != "2.0-"+sum2[:12] || last.Previous != "1.0-"+sum1[:12] || !last.Recorded {
+		t.Fatalf("history %+v", h)
+	}
+	if r := mustOK(t, a); r["changed"] != false {
+		t.Fatalf("third run: %v", r)
 	}
 }

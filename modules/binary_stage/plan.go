@@ -25,6 +25,7 @@ type plan struct {
 	RefreshMeta   bool     // rewrite .release.json (binary verified by hashing, or attributes changed)
 	Smoke         bool     // run the smoke command before switching
 	Switch        bool     // point the slot at the release
+	Record        bool     // the slot already points there but the history's last entry for it does not say so
 	PrevLink      string   // the slot's symlink text before ("" when the slot did not exist)
 	PrevRelease   string
 	Prune         []string // releases to remove, oldest first
@@ -32,7 +33,7 @@ type plan struct {
 
 func (p *plan) changed() bool {
 	return len(p.Clean) > 0 || p.MkdirRoot || p.MkdirReleases || p.Stage || p.Repair != "" ||
-		len(p.FixAttrs) > 0 || p.RefreshMeta || p.Switch || len(p.Prune) > 0
+		len(p.FixAttrs) > 0 || p.RefreshMeta || p.Switch || p.Record || len(p.Prune) > 0
 }
 
 // writesRelease tells whether the binary is (re)written from the source.
@@ -62,6 +63,12 @@ func makePlan(s *spec, o *observed) plan {
 	p.PrevLink = o.Slot.Link
 	p.PrevRelease = o.Slot.Release
 	p.Switch = !o.Slot.Exists || o.Slot.Release != p.Release
+	// A run killed, or out of disk, between the switch and the history
+	// write leaves the history behind the slot: this run records it (D7).
+	p.Record = !p.Switch && lastRelease(o.History, s.Slot) != p.Release
+	if p.Record {
+		p.PrevRelease = lastRelease(o.History, s.Slot)
+	}
 	p.Smoke = len(s.Smoke) > 0 && (p.Switch || p.writesRelease())
 
 	// Retention, as it will stand after the switch.
@@ -77,6 +84,17 @@ func makePlan(s *spec, o *observed) plan {
 	}
 	p.Prune = selectPrune(releases, protected, o.History, p.Release, s.Keep)
 	return p
+}
+
+// lastRelease is the release the history last recorded for slot ("" when
+// none).
+func lastRelease(hist []historyEntry, slot string) string {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Slot == slot {
+			return hist[i].Release
+		}
+	}
+	return ""
 }
 
 // attrChanges lists the differences between the wanted and the actual
@@ -213,6 +231,9 @@ func (p *plan) describe(s *spec) []string {
 			from = p.PrevLink
 		}
 		out = append(out, fmt.Sprintf("switch slot %s: %s -> %s", s.SlotPath, from, s.linkTarget()))
+	}
+	if p.Record {
+		out = append(out, fmt.Sprintf("record in the history that slot %s points at %s (an earlier run switched it but could not record it)", s.SlotPath, p.Release))
 	}
 	for _, r := range p.Prune {
 		out = append(out, "prune release "+filepath.Join(s.ReleasesDir, r))

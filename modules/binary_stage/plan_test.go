@@ -40,7 +40,7 @@ func TestPlanNoop(t *testing.T) {
 		RootExists: true, ReleasesExists: true,
 		Slot:     slotInfo{Name: "green", Exists: true, Link: "releases/" + rel, Release: rel},
 		Releases: []string{rel}, Target: intact(),
-		History: []historyEntry{{Release: rel}},
+		History: []historyEntry{{Slot: "green", Release: rel}},
 	}
 	o.Slots = []slotInfo{o.Slot}
 	p := makePlan(s, o)
@@ -72,7 +72,7 @@ func TestPlanRepairAndAttributes(t *testing.T) {
 	rel := s.release()
 	base := observed{RootExists: true, ReleasesExists: true,
 		Slot:     slotInfo{Name: "green", Exists: true, Link: "releases/" + rel, Release: rel},
-		Releases: []string{rel}}
+		Releases: []string{rel}, History: []historyEntry{{Slot: "green", Release: rel}}}
 
 	damaged := base
 	damaged.Target = &targetInfo{Damage: "binary has sha256:00 (3 bytes)"}
