@@ -31,6 +31,9 @@ type Fake struct {
 	Err map[string]error
 	// JournalLines is what Journal returns per unit.
 	JournalLines map[string][]string
+	// OnCall, when set, sees each call as recorded, before it acts: a test
+	// looks at the machine at that instant (what a kill there would leave).
+	OnCall func(call string)
 
 	units   map[string]*UnitStatus
 	loaded  map[string]string // unit -> file content at the last reload
@@ -55,7 +58,11 @@ func NewFake(dir string) *Fake {
 }
 
 func (f *Fake) record(op string, args ...string) error {
-	f.Calls = append(f.Calls, strings.TrimSpace(op+" "+strings.Join(args, " ")))
+	call := strings.TrimSpace(op + " " + strings.Join(args, " "))
+	f.Calls = append(f.Calls, call)
+	if f.OnCall != nil {
+		f.OnCall(call)
+	}
 	key := op
 	if len(args) > 0 {
 		key += " " + args[0]

@@ -156,6 +156,11 @@ func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
 	if !(p.changes() || p.writeState) {
 		return report(actx, e, c, obs, p, nil, nil), nil
 	}
+	if c.state == "present" && p.records() {
+		if err := writeState(statePath(e.stateDir, c.name), withPending(obs.state, c, p, e.now())); err != nil {
+			return nil, fmt.Errorf("nothing was changed: recording the %s before it starts failed: %w", p.action, err)
+		}
+	}
 	a := apply(ctx, e, mgr, c, p)
 	var st *State
 	if c.state == "present" {

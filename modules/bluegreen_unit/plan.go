@@ -168,6 +168,12 @@ func enabledColours(obs *observed, name string) (enabled, up []Colour) {
 // running).
 func currentActive(c *config, obs *observed) (Colour, []string) {
 	enabled, up := enabledColours(obs, c.name)
+	if pd := pending(obs); pd != nil && len(enabled) == 1 {
+		// The last run was killed mid-change: systemd says how far it got.
+		return enabled[0], []string{fmt.Sprintf("the %s of %s from %s to %s started at %s was interrupted before it recorded its outcome; "+
+			"systemd has %s enabled, so %s is active; the attempt is recorded in the history",
+			pd.Action, c.name, orNone(pd.From), pd.To, pd.Time, serviceUnit(c.name, enabled[0]), enabled[0])}
+	}
 	if obs.state != nil && obs.state.Active != "" {
 		a := obs.state.Active
 		var warn []string
@@ -185,15 +191,34 @@ func currentActive(c *config, obs *observed) (Colour, []string) {
 	return "", nil
 }
 
+// pending is the change an interrupted run left in the state file, or nil.
+func pending(obs *observed) *Pending {
+	if obs.state == nil {
+		return nil
+	}
+	return obs.state.Pending
+}
+
+// recordedPrevious is the previous colour as recorded, or, when an
+// interrupted run got as far as making its target active, the colour it
+// left.
+func recordedPrevious(obs *observed, cur Colour) Colour {
+	if obs.state == nil {
+		return ""
+	}
+	if pd := obs.state.Pending; pd != nil && cur == pd.To && cur != obs.state.Active {
+		return pd.From
+	}
+	return obs.state.Previous
+}
+
 // makePlan is pure: config and observation in, plan out.
 func makePlan(c *config, obs *observed) (*plan, error) {
 	switch c.state {
 	case "query":
 		cur, warn := currentActive(c, obs)
 		p := &plan{current: cur, target: cur, action: "query", warnings: warn}
-		if obs.state != nil {
-			p.previous = obs.state.Previous
-		}
+		p.previous = recordedPrevious(obs, cur)
 		return p, nil
 	case "absent":
 		return planAbsent(c, obs)
@@ -205,7 +230,7 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	cur, warn := currentActive(c, obs)
 	p := &plan{current: cur, warnings: warn}
 	if obs.state != nil {
-		p.previous = obs.state.Previous
+		p.previous = recordedPrevious(obs, cur)
 		if obs.state.Strategy != "" && obs.state.Strategy != c.strategy {
 			_, up := enabledColours(obs, c.name)
 			if len(up) > 0 {
@@ -221,10 +246,11 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		}
 		p.target, p.action = cur.Other(), "flip"
 	case c.action == "rollback":
-		if obs.state == nil || obs.state.Previous == "" || obs.state.Previous == cur {
+		prev := recordedPrevious(obs, cur)
+		if prev == "" || prev == cur {
 			return nil, fmt.Errorf("cannot roll back %s: no previous colour is recorded (the history has no successful flip)", c.name)
 		}
-		p.target, p.action = obs.state.Previous, "rollback"
+		p.target, p.action = prev, "rollback"
 	case c.active != "":
 		p.target = c.active
 	default:
@@ -463,7 +489,7 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 
 	p.writeState = p.records() || obs.state == nil || obs.state.Strategy != c.strategy ||
 		obs.state.Active != p.target || !equalStrings(obs.state.Units, p.managedUnits) ||
-		!bytes.Equal(obs.state.Definition, c.definition)
+		!bytes.Equal(obs.state.Definition, c.definition) || obs.state.Pending != nil
 	return p, nil
 }
 

@@ -29,6 +29,10 @@ type State struct {
 	// Colours records what each colour ran when it was last started.
 	Colours map[Colour]ColourRecord `json:"colours"`
 	History []HistoryEntry          `json:"history"`
+	// Pending is the change a run is making, written before its first
+	// step and cleared with its outcome: found by a later run, it means
+	// that run was killed (D9).
+	Pending *Pending `json:"pending,omitempty"`
 	// Definition is the definition of the last apply (definition.go).
 	Definition json.RawMessage `json:"definition,omitempty"`
 }
@@ -38,6 +42,14 @@ type ColourRecord struct {
 	Command   []string `json:"command"`
 	SHA256    string   `json:"sha256,omitempty"`
 	StartedAt string   `json:"started_at,omitempty"`
+}
+
+// Pending is a change of the active colour under way.
+type Pending struct {
+	Time   string `json:"time"`
+	Action string `json:"action"`
+	From   Colour `json:"from"`
+	To     Colour `json:"to"`
 }
 
 // HistoryEntry is one attempted change of the active colour.
@@ -99,6 +111,41 @@ func writeState(path string, s *State) error {
 	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
+// recordInterrupted adds to s the attempt of a run that was killed mid-change
+// (prev.Pending), with where systemd says it got: current is active now.
+func recordInterrupted(s, prev *State, current Colour) {
+	pd := prev.Pending
+	if pd == nil {
+		return
+	}
+	s.History = append(s.History, HistoryEntry{
+		Time: pd.Time, Action: pd.Action, From: pd.From, To: pd.To, Outcome: "interrupted",
+		Reason:  fmt.Sprintf("the run was killed before it recorded its outcome; %s was found active", orNone(current)),
+		Colours: map[Colour]ColourRecord{},
+	})
+	if current == pd.To && pd.To != prev.Active {
+		s.Previous = pd.From
+	}
+}
+
+// withPending is prev with the intent of p recorded: written before the
+// first step of a change, so a run killed anywhere in it leaves a state a
+// later run can read correctly (D9).
+func withPending(prev *State, c *config, p *plan, now time.Time) *State {
+	s := &State{Version: stateVersion, Name: c.name, Strategy: c.strategy, Colours: map[Colour]ColourRecord{}}
+	if prev != nil {
+		cp := *prev
+		s = &cp
+	}
+	if prev != nil {
+		s.History = append([]HistoryEntry(nil), prev.History...)
+		recordInterrupted(s, prev, p.current)
+	}
+	s.Units = p.managedUnits
+	s.Pending = &Pending{Time: now.UTC().Format(time.RFC3339Nano), Action: p.action, From: p.current, To: p.target}
+	return s
+}
+
 // outcome is what happened to a plan, for the history.
 type outcome struct {
 	ok         bool
@@ -121,6 +168,7 @@ func nextState(prev *State, c *config, p *plan, o outcome, historySize int) *Sta
 		}
 		s.History = append(s.History, prev.History...)
 		s.Definition = prev.Definition
+		recordInterrupted(s, prev, p.current)
 	}
 	if c.definition != nil {
 		s.Definition = c.definition
