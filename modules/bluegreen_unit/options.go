@@ -63,13 +63,29 @@ type Hardening struct {
 	ProtectKernel   bool     `ansible:"protect_kernel" default:"true"`
 	Capabilities    []string `ansible:"capabilities" default:""`
 	ReadWritePaths  []string `ansible:"read_write_paths"`
+	// What makes the default units score "OK" with systemd-analyze
+	// security; the sidecar says how to relax each.
+	PrivateDevices         bool     `ansible:"private_devices" default:"true"`
+	ProtectClock           bool     `ansible:"protect_clock" default:"true"`
+	ProtectHostname        bool     `ansible:"protect_hostname" default:"true"`
+	ProtectProc            string   `ansible:"protect_proc" choices:"invisible,ptraceable,noaccess,default" default:"invisible"`
+	RestrictNamespaces     bool     `ansible:"restrict_namespaces" default:"true"`
+	RestrictSUIDSGID       bool     `ansible:"restrict_suid_sgid" default:"true"`
+	RestrictRealtime       bool     `ansible:"restrict_realtime" default:"true"`
+	LockPersonality        bool     `ansible:"lock_personality" default:"true"`
+	MemoryDenyWriteExecute bool     `ansible:"memory_deny_write_execute" default:"true"`
+	AddressFamilies        []string `ansible:"address_families" default:"AF_UNIX,AF_INET,AF_INET6"`
+	SystemCallFilter       []string `ansible:"system_call_filter" default:"@system-service,~@privileged,~@resources"`
 }
 
 // defaultHardening is Hardening with every default, used when the option is
 // absent (the runtime applies suboption defaults only to a given dict).
 // TestHardeningDefaultsMatchTags keeps it equal to the tags.
 func defaultHardening() *Hardening {
-	return &Hardening{NoNewPrivileges: true, ProtectSystem: "strict", ProtectHome: "hidden", PrivateTmp: true, ProtectKernel: true, Capabilities: []string{}}
+	return &Hardening{NoNewPrivileges: true, ProtectSystem: "strict", ProtectHome: "hidden", PrivateTmp: true, ProtectKernel: true, Capabilities: []string{},
+		PrivateDevices: true, ProtectClock: true, ProtectHostname: true, ProtectProc: "invisible", RestrictNamespaces: true,
+		RestrictSUIDSGID: true, RestrictRealtime: true, LockPersonality: true, MemoryDenyWriteExecute: true,
+		AddressFamilies: []string{"AF_UNIX", "AF_INET", "AF_INET6"}, SystemCallFilter: []string{"@system-service", "~@privileged", "~@resources"}}
 }
 
 // Socket is one systemd socket unit shared by both colours (strategy socket).
@@ -182,6 +198,8 @@ var (
 	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	userRe     = regexp.MustCompile(`^([a-z_][a-z0-9_-]{0,30}\$?|[0-9]{1,10})$`)
 	capRe      = regexp.MustCompile(`^CAP_[A-Z_]+$`)
+	afRe       = regexp.MustCompile(`^AF_[A-Z0-9]+$`)
+	syscallRe  = regexp.MustCompile(`^~?@?[a-z0-9_-]+$`)
 	optKeyRe   = regexp.MustCompile(`^[A-Z][A-Za-z0-9]+$`)
 	sockNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$`)
 	varNameRe  = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
@@ -203,6 +221,13 @@ var managedKeys = map[string]string{
 	"ProtectKernelTunables": "hardening.protect_kernel", "ProtectKernelModules": "hardening.protect_kernel",
 	"ProtectControlGroups": "hardening.protect_kernel", "CapabilityBoundingSet": "hardening.capabilities",
 	"AmbientCapabilities": "hardening.capabilities", "ReadWritePaths": "hardening.read_write_paths",
+	"PrivateDevices": "hardening.private_devices", "ProtectClock": "hardening.protect_clock",
+	"ProtectHostname": "hardening.protect_hostname", "ProtectProc": "hardening.protect_proc",
+	"ProtectKernelLogs": "hardening.protect_kernel", "RestrictNamespaces": "hardening.restrict_namespaces",
+	"RestrictSUIDSGID": "hardening.restrict_suid_sgid", "RestrictRealtime": "hardening.restrict_realtime",
+	"LockPersonality": "hardening.lock_personality", "MemoryDenyWriteExecute": "hardening.memory_deny_write_execute",
+	"RestrictAddressFamilies": "hardening.address_families", "SystemCallFilter": "hardening.system_call_filter",
+	"SystemCallArchitectures": "hardening.system_call_filter", "SystemCallErrorNumber": "hardening.system_call_filter",
 }
 
 func checkName(name string) error {
@@ -377,9 +402,19 @@ func newConfig(o *Options) (*config, error) {
 		h = defaultHardening()
 	}
 	s.hardening = *h
-	for i, cp := range h.Capabilities {
-		if !capRe.MatchString(cp) {
-			add(fmt.Errorf("hardening.capabilities[%d] %q is not a capability name like CAP_NET_BIND_SERVICE", i, cp))
+	for _, l := range []struct {
+		name, want string
+		re         *regexp.Regexp
+		values     []string
+	}{
+		{"capabilities", "a capability name like CAP_NET_BIND_SERVICE", capRe, h.Capabilities},
+		{"address_families", "an address family like AF_INET6", afRe, h.AddressFamilies},
+		{"system_call_filter", "a system call or @set, optionally after ~", syscallRe, h.SystemCallFilter},
+	} {
+		for i, v := range l.values {
+			if !l.re.MatchString(v) {
+				add(fmt.Errorf("hardening.%s[%d] %q is not %s", l.name, i, v, l.want))
+			}
 		}
 	}
 

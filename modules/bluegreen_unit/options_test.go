@@ -169,6 +169,11 @@ func TestHardeningDefaultsMatchTags(t *testing.T) {
 	got := map[string]any{
 		"no_new_privileges": d.NoNewPrivileges, "protect_system": d.ProtectSystem, "protect_home": d.ProtectHome,
 		"private_tmp": d.PrivateTmp, "protect_kernel": d.ProtectKernel, "capabilities": d.Capabilities,
+		"private_devices": d.PrivateDevices, "protect_clock": d.ProtectClock, "protect_hostname": d.ProtectHostname,
+		"protect_proc": d.ProtectProc, "restrict_namespaces": d.RestrictNamespaces, "restrict_suid_sgid": d.RestrictSUIDSGID,
+		"restrict_realtime": d.RestrictRealtime, "lock_personality": d.LockPersonality,
+		"memory_deny_write_execute": d.MemoryDenyWriteExecute, "address_families": d.AddressFamilies,
+		"system_call_filter": d.SystemCallFilter,
 	}
 	for _, s := range sub {
 		want, ok := got[s.Name]
@@ -178,9 +183,9 @@ func TestHardeningDefaultsMatchTags(t *testing.T) {
 			}
 			continue
 		}
-		if caps, ok := want.([]string); ok {
-			if def, _ := s.Default.([]string); len(def) != len(caps) {
-				t.Errorf("hardening.capabilities default %v, defaultHardening %v", s.Default, caps)
+		if list, ok := want.([]string); ok {
+			if def, _ := s.Default.([]string); strings.Join(def, ",") != strings.Join(list, ",") {
+				t.Errorf("hardening.%s default %v, defaultHardening %v", s.Name, s.Default, list)
 			}
 			continue
 		}

@@ -163,8 +163,29 @@ func renderService(c *config, col Colour) string {
 	if h.ProtectKernel {
 		w.kv("ProtectKernelTunables", "yes")
 		w.kv("ProtectKernelModules", "yes")
+		w.kv("ProtectKernelLogs", "yes")
 		w.kv("ProtectControlGroups", "yes")
 	}
+	for _, b := range []struct {
+		key string
+		on  bool
+	}{
+		{"PrivateDevices", h.PrivateDevices}, {"ProtectClock", h.ProtectClock}, {"ProtectHostname", h.ProtectHostname},
+		{"RestrictNamespaces", h.RestrictNamespaces}, {"RestrictSUIDSGID", h.RestrictSUIDSGID},
+		{"RestrictRealtime", h.RestrictRealtime}, {"LockPersonality", h.LockPersonality},
+		{"MemoryDenyWriteExecute", h.MemoryDenyWriteExecute},
+	} {
+		if b.on {
+			w.kv(b.key, "yes")
+		}
+	}
+	if h.ProtectProc != "" && h.ProtectProc != "default" {
+		w.kv("ProtectProc", h.ProtectProc)
+	}
+	if len(h.AddressFamilies) > 0 {
+		w.kv("RestrictAddressFamilies", strings.Join(h.AddressFamilies, " "))
+	}
+	writeSyscallFilter(&w, h.SystemCallFilter)
 	caps := strings.Join(h.Capabilities, " ")
 	w.kv("CapabilityBoundingSet", caps)
 	if caps != "" && s.user != "" && s.user != "root" && s.user != "0" {
@@ -186,6 +207,31 @@ func renderService(c *config, col Colour) string {
 	w.line("[Install]")
 	w.kv("WantedBy", "multi-user.target")
 	return w.b.String()
+}
+
+// writeSyscallFilter writes the allowed sets on one line and the denied
+// ones (given with ~) on another, since a leading ~ applies to a whole
+// line; a blocked call fails with EPERM rather than killing the service.
+func writeSyscallFilter(w *unitWriter, filter []string) {
+	if len(filter) == 0 {
+		return
+	}
+	var allow, deny []string
+	for _, f := range filter {
+		if d, ok := strings.CutPrefix(f, "~"); ok {
+			deny = append(deny, d)
+		} else {
+			allow = append(allow, f)
+		}
+	}
+	w.kv("SystemCallArchitectures", "native")
+	if len(allow) > 0 {
+		w.kv("SystemCallFilter", strings.Join(allow, " "))
+	}
+	if len(deny) > 0 {
+		w.kv("SystemCallFilter", "~"+strings.Join(deny, " "))
+	}
+	w.kv("SystemCallErrorNumber", "EPERM")
 }
 
 // renderSocket renders one colour's socket. Both colours' sockets bind the

@@ -87,6 +87,7 @@ ProtectHome=read-only
 PrivateTmp=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
+ProtectKernelLogs=yes
 ProtectControlGroups=yes
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE
 AmbientCapabilities=CAP_NET_BIND_SERVICE
@@ -110,6 +111,11 @@ func TestRenderServiceDefaultsAndRelaxed(t *testing.T) {
 	for _, line := range []string{
 		"After=network.target\n", "Type=simple\n", "NoNewPrivileges=yes\n", "ProtectSystem=strict\n", "ProtectHome=yes\n",
 		"PrivateTmp=yes\n", "ProtectKernelTunables=yes\n", "CapabilityBoundingSet=\n",
+		"ProtectKernelLogs=yes\n", "PrivateDevices=yes\n", "ProtectClock=yes\n", "ProtectHostname=yes\n",
+		"RestrictNamespaces=yes\n", "RestrictSUIDSGID=yes\n", "RestrictRealtime=yes\n", "LockPersonality=yes\n",
+		"MemoryDenyWriteExecute=yes\n", "ProtectProc=invisible\n", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n",
+		"SystemCallArchitectures=native\n", "SystemCallFilter=@system-service\n", "SystemCallFilter=~@privileged @resources\n",
+		"SystemCallErrorNumber=EPERM\n",
 	} {
 		if !strings.Contains(got, line) {
 			t.Errorf("default unit lacks %q:\n%s", line, got)
@@ -127,8 +133,11 @@ func TestRenderServiceDefaultsAndRelaxed(t *testing.T) {
 			t.Errorf("relaxed unit lacks %q", line)
 		}
 	}
-	if strings.Contains(relaxed, "ProtectKernel") {
-		t.Error("protect_kernel false must drop the ProtectKernel* lines")
+	for _, absent := range []string{"ProtectKernel", "PrivateDevices", "ProtectClock", "ProtectHostname", "ProtectProc", "Restrict",
+		"LockPersonality", "MemoryDenyWriteExecute", "SystemCall"} {
+		if strings.Contains(relaxed, absent) {
+			t.Errorf("relaxed hardening still writes %s", absent)
+		}
 	}
 }
 
