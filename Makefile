@@ -18,14 +18,15 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 # -buildid= and -trimpath make the bytes depend only on the sources.
 LDFLAGS   := -s -w -buildid=
 
-.PHONY: all build sizes collection test lint unit build-check docs-check e2e package-check lab-selftest bench \
+.PHONY: all build sizes collection test lint unit fuzz build-check docs-check e2e package-check lab-selftest bench \
         demo test-vm test-traefik vm-image lab-up lab-down vendor clean help
 
 all: build
 
 help:
 	@echo "make build        compile every module for $(PLATFORMS) (offline, from vendor/)"
-	@echo "make test         lint, unit and golden tests, docs, packaging, end-to-end on the lab"
+	@echo "make test         lint, unit and golden tests, fuzzing (short), docs, packaging, end-to-end on the lab"
+	@echo "make fuzz         Go fuzz targets of FUZZ_PKGS, FUZZTIME each (FUZZTIME=5m make fuzz for longer)"
 	@echo "make bench        benchmarks (bench: lines)"
 	@echo "make collection   build the installable tarball under .build/"
 	@echo "make demo         boot the lab and run the pipeline on it"
@@ -56,10 +57,23 @@ $(TARBALL): $(BINARIES) galaxy.yml meta/runtime.yml $(shell find plugins roles p
 	ansible-galaxy collection build --force --output-path .build .
 	@ls -l $(TARBALL)
 
-test: lint unit build build-check docs-check package-check lab-selftest e2e
+test: lint unit fuzz build build-check docs-check package-check lab-selftest e2e
 
 lint:
 	tests/lint.sh
+
+# Go native fuzzing: every Fuzz target of each package in FUZZ_PKGS runs for
+# FUZZTIME on top of its committed seed corpus (testdata/fuzz/); make test
+# keeps it short. A failure writes the input to testdata/fuzz/ to commit.
+FUZZ_PKGS := ./modules/binary_stage ./modules/bluegreen_unit
+FUZZTIME  ?= 5s
+fuzz:
+	@set -o pipefail; for pkg in $(FUZZ_PKGS); do \
+	  for target in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz: $$pkg $$target for $(FUZZTIME)"; \
+	    go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | grep -v '^fuzz: elapsed: [0-9]*s, gathering' || exit 1; \
+	  done; \
+	done
 
 unit:
 	go test -count=1 ./...
