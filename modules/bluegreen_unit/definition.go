@@ -35,6 +35,7 @@ func givenDefinition(o *Options) []string {
 		"command": len(o.Command) > 0, "sockets": len(o.Sockets) > 0, "health": o.Health != nil,
 		"colour_vars": o.ColourVars != nil, "environment": len(o.Environment) > 0,
 		"environment_files": len(o.EnvironmentFiles) > 0, "user": o.User != "", "group": o.Group != "",
+		"credentials":       len(o.Credentials) > 0,
 		"working_directory": o.WorkingDirectory != "", "description": o.Description != "",
 		"hardening": o.Hardening != nil, "service_options": len(o.ServiceOptions) > 0,
 	} {

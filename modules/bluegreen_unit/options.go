@@ -33,6 +33,7 @@ type Options struct {
 	WorkingDirectory string         `ansible:"working_directory"`
 	Environment      map[string]any `ansible:"environment"`
 	EnvironmentFiles []string       `ansible:"environment_files"`
+	Credentials      []Credential   `ansible:"credentials"`
 	Restart          string         `ansible:"restart" choices:"never,on-success,on-failure,on-abnormal,on-abort,always" default:"on-failure"`
 	RestartSec       float64        `ansible:"restart_sec" default:"1"`
 	StartTimeout     float64        `ansible:"start_timeout" default:"90"`
@@ -93,6 +94,13 @@ type Socket struct {
 	Name    string   `ansible:"name" required:"true"`
 	Listen  []string `ansible:"listen" required:"true"`
 	Backlog *int     `ansible:"backlog"`
+}
+
+// Credential is one systemd credential the service reads from
+// $CREDENTIALS_DIRECTORY/NAME (LoadCredential=NAME:PATH).
+type Credential struct {
+	Name string `ansible:"name" required:"true"`
+	Path string `ansible:"path" required:"true"`
 }
 
 // ColourVars are per-colour values substituted for {NAME} placeholders.
@@ -170,6 +178,7 @@ type colourConfig struct {
 	command          []string
 	environment      [][2]string // sorted by key
 	environmentFiles []string
+	credentials      [][2]string // name, path
 	workingDirectory string
 	readWritePaths   []string
 	serviceOptions   [][2]string // sorted by key
@@ -202,6 +211,7 @@ var (
 	syscallRe  = regexp.MustCompile(`^~?@?[a-z0-9_-]+$`)
 	optKeyRe   = regexp.MustCompile(`^[A-Z][A-Za-z0-9]+$`)
 	sockNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$`)
+	credNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$`)
 	varNameRe  = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 	// A placeholder starts with a letter or '_', so regexp repetitions such
 	// as {2} or {1,3} in health.body_regex are left alone.
@@ -215,7 +225,7 @@ var managedKeys = map[string]string{
 	"WorkingDirectory": "working_directory", "Environment": "environment",
 	"EnvironmentFile": "environment_files", "Restart": "restart", "RestartSec": "restart_sec",
 	"TimeoutStartSec": "start_timeout", "TimeoutStopSec": "drain_timeout", "Sockets": "sockets",
-	"TimeoutSec":      "start_timeout and drain_timeout",
+	"TimeoutSec": "start_timeout and drain_timeout", "LoadCredential": "credentials",
 	"NoNewPrivileges": "hardening.no_new_privileges", "ProtectSystem": "hardening.protect_system",
 	"ProtectHome": "hardening.protect_home", "PrivateTmp": "hardening.private_tmp",
 	"ProtectKernelTunables": "hardening.protect_kernel", "ProtectKernelModules": "hardening.protect_kernel",
@@ -642,6 +652,13 @@ func resolveColour(o *Options, col Colour, optKeys []string) (*colourConfig, err
 			p = "-" + p
 		}
 		cc.environmentFiles = append(cc.environmentFiles, p)
+	}
+	for i, cr := range o.Credentials {
+		what := fmt.Sprintf("credentials[%d]", i)
+		if !credNameRe.MatchString(cr.Name) {
+			errs = append(errs, fmt.Errorf("%s.name %q is not a credential name: letters, digits, '_', '.' or '-'", what, cr.Name))
+		}
+		cc.credentials = append(cc.credentials, [2]string{cr.Name, subPath(what+".path", cr.Path)})
 	}
 	if o.WorkingDirectory != "" {
 		cc.workingDirectory = subPath("working_directory", o.WorkingDirectory)

@@ -142,6 +142,9 @@ func renderService(c *config, col Colour) string {
 	for _, f := range cc.environmentFiles {
 		w.kv("EnvironmentFile", escapeSpecifiers(f))
 	}
+	for _, cr := range cc.credentials {
+		w.kv("LoadCredential", cr[0]+":"+escapeSpecifiers(cr[1]))
+	}
 	if s.user != "" {
 		w.kv("User", s.user)
 	}

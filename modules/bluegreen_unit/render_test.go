@@ -195,3 +195,25 @@ WantedBy=sockets.target
 		t.Fatalf("rendered:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// Secrets go to the service as systemd credentials, not as environment
+// values anyone can read with systemctl show.
+func TestRenderCredentials(t *testing.T) {
+	o := baseOptions()
+	o.Credentials = []Credential{{Name: "db-password", Path: "/etc/webapp/{colour}/db-password"}}
+	got := renderService(mustConfig(t, o), Green)
+	if !strings.Contains(got, "\nLoadCredential=db-password:/etc/webapp/green/db-password\n") {
+		t.Fatalf("no LoadCredential line:\n%s", got)
+	}
+	for _, bad := range []Credential{{Name: "a:b", Path: "/x"}, {Name: "ok", Path: "relative"}, {Name: "ok", Path: "/a/../b"}, {Name: "", Path: "/x"}} {
+		o.Credentials = []Credential{bad}
+		if _, err := newConfig(o); err == nil {
+			t.Errorf("credential %+v accepted", bad)
+		}
+	}
+	o.Credentials = nil
+	o.ServiceOptions = map[string]any{"LoadCredential": "x:/y"}
+	if _, err := newConfig(o); err == nil || !strings.Contains(err.Error(), "use the credentials option") {
+		t.Errorf("LoadCredential in service_options: %v", err)
+	}
+}
