@@ -70,6 +70,8 @@ for name in ("socket", "reuseport", "restart"):
     print(f"bench: traefik strategy={name} flips={s['flips']} requests={s['requests']} failed={s['failed']} "
           f"flip_ms_p50={s['flip_ms_p50']} flip_ms_max={s['flip_ms_max']} "
           f"failed_new={s['loads']['new']['failed']} failed_keepalive={s['loads']['keepalive']['failed']}")
+    if "exposure" in s:
+        print(f"bench: security unit=traefik-{name} exposure={s['exposure']}")
 b = r["build"]
 print(f"bench: traefik-build cold_s={b['cold_ms'] / 1000:.0f} noop_ms={b['noop_ms']} peak_disk_mb={b['peak_disk_mb']} "
       f"sha256_same={str(b['sha256_same']).lower()} size_mb={b['size'] / 1e6:.0f}")
