@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,12 +123,9 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		// A declared output left by an earlier build must not pass for this
 		// build's: remove it first.
 		for _, a := range rc.Artifacts {
-			p := artifactSource(workdir, a)
-			if info, err := os.Lstat(p); err == nil && info.Mode().IsRegular() {
-				if err := os.Remove(p); err != nil {
-					logf.Close()
-					return fmt.Errorf("remove the previous %s before building: %w", p, err)
-				}
+			if err := removeStaleArtifact(o.Dest, rc.Chdir, a); err != nil {
+				logf.Close()
+				return err
 			}
 		}
 	}
@@ -148,7 +146,7 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		return failBuild(st, obs.Key, logPath, headerEnd, what, diag, out)
 	}
 
-	arts, err := collectArtifacts(rc, workdir, tmp, final)
+	arts, err := collectArtifacts(rc, o.Dest, tmp, final)
 	if err != nil {
 		return failBuild(st, obs.Key, logPath, headerEnd, "artifact missing after the build", err.Error(), out)
 	}
@@ -237,21 +235,13 @@ func failBuild(st store, key, logPath string, headerEnd int64, what, diag string
 	return &BuildError{What: what, Diagnosis: diag, Log: kept, Tail: tail}
 }
 
-// artifactSource is where the command writes artifact a.
-func artifactSource(workdir, a string) string {
-	if filepath.IsAbs(a) {
-		return filepath.Clean(a)
-	}
-	return filepath.Join(workdir, a)
-}
-
 // collectArtifacts hashes (Go recipe) or copies into the store (command) the
 // build's artifacts; paths point at their final place in the store.
-func collectArtifacts(rc recipe, workdir, tmp, final string) ([]artifact, error) {
+func collectArtifacts(rc recipe, dest, tmp, final string) ([]artifact, error) {
 	var arts []artifact
 	if rc.Kind == "go" {
 		p := filepath.Join(tmp, rc.Output)
-		info, err := os.Stat(p)
+		info, err := os.Lstat(p)
 		if err != nil || !info.Mode().IsRegular() {
 			return nil, fmt.Errorf("go build exited 0 but wrote no %s", rc.Output)
 		}
@@ -265,13 +255,19 @@ func collectArtifacts(rc recipe, workdir, tmp, final string) ([]artifact, error)
 		arts = append(arts, artifact{Name: rc.Output, Path: filepath.Join(final, rc.Output), Source: "go build -o", Sha256: sum, Size: size, Mode: "0755"})
 	} else {
 		for _, a := range rc.Artifacts {
-			src := artifactSource(workdir, a)
-			info, err := os.Stat(src)
-			if err != nil {
-				return nil, fmt.Errorf("artifact %s is missing after the build (the command exited 0): %w", src, err)
+			src, err := resolveArtifact(dest, rc.Chdir, a)
+			if err == nil {
+				err = regularArtifact(a, src)
 			}
-			if !info.Mode().IsRegular() {
-				return nil, fmt.Errorf("artifact %s is not a regular file", src)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("artifact %s is missing after the build (the command exited 0): %w", a, err)
+			}
+			if err != nil {
+				return nil, err
+			}
+			info, err := os.Lstat(src)
+			if err != nil {
+				return nil, err
 			}
 			mode := os.FileMode(0o644)
 			if info.Mode()&0o111 != 0 {

@@ -231,8 +231,8 @@ func TestOfflineFailuresAreExplained(t *testing.T) {
 		dir := t.TempDir()
 		a := buildArgs(t, m, dir, "novendor")
 		delete(a, "version_vars")
-		a["command"] = []string{goBin(t), "build", "-o", filepath.Join(dir, "out", "hello"), "."}
-		a["artifacts"] = []string{filepath.Join(dir, "out", "hello")}
+		a["command"] = []string{goBin(t), "build", "-o", filepath.Join(dir, "src", "out", "hello"), "."}
+		a["artifacts"] = []string{filepath.Join(dir, "src", "out", "hello")}
 		r := mustFail(t, runModule(t, a, false), "build failed: exit status 1", "no vendor/ directory", "log: ")
 		if !strings.Contains(r.str("log"), "/failed/") {
 			t.Errorf("failure log %q is not under failed/", r.str("log"))
@@ -275,7 +275,7 @@ func TestNetworkIsCut(t *testing.T) {
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	m := newMirror(t)
 	dir := t.TempDir()
-	out := filepath.Join(dir, "out.txt")
+	out := "out.txt" // in the work tree; only the second run writes it
 	a := buildArgs(t, m, dir, "v1")
 	delete(a, "version_vars")
 	a["command"] = []string{"bash", "-c", "echo hi > /dev/tcp/127.0.0.1/" + port + " && date > " + out}

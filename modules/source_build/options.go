@@ -167,6 +167,10 @@ func (o *Options) validateRecipe() error {
 		if strings.TrimSpace(a) == "" {
 			return errors.New("artifacts: empty path")
 		}
+		// Artifacts are removed before the build: never outside the work tree.
+		if _, err := artifactPlace(o.Dest, o.Chdir, a); err != nil {
+			return err
+		}
 		b := filepath.Base(a)
 		if prev, ok := seen[b]; ok {
 			return fmt.Errorf("artifacts %s and %s share the file name %s, which the store keys them by", prev, a, b)

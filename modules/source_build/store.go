@@ -302,11 +302,15 @@ func processAlive(pid int) bool {
 // storeFile copies src into the store as dst (atomically, fsynced) and
 // returns its sha256 and size.
 func storeFile(src, dst string, mode os.FileMode) (string, int64, error) {
-	in, err := os.Open(src)
+	// O_NOFOLLOW: a symlink swapped in after the checks is not followed.
+	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return "", 0, err
 	}
 	defer in.Close()
+	if info, err := in.Stat(); err != nil || !info.Mode().IsRegular() {
+		return "", 0, fmt.Errorf("%s is not a regular file", src)
+	}
 	h := sha256.New()
 	var n int64
 	err = fsutil.WriteAtomic(dst, mode, func(w io.Writer) error {
