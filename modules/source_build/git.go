@@ -45,7 +45,9 @@ func newGit(timeout time.Duration) (*git, error) {
 }
 
 func (g *git) environ() []string {
-	env := append(os.Environ(), "LC_ALL=C", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "SSH_ASKPASS=true")
+	// GIT_ALLOW_PROTOCOL: no remote helper (fd::, ext::) even if one got past validation.
+	env := append(os.Environ(), "LC_ALL=C", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "SSH_ASKPASS=true",
+		"GIT_ALLOW_PROTOCOL=file:git:http:https:ssh")
 	if os.Getenv("GIT_SSH_COMMAND") == "" {
 		env = append(env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes")
 	}
@@ -297,7 +299,7 @@ func (g *git) initRepo(ctx context.Context, dest, repo string) error {
 	if _, err := g.run(ctx, "", "init", "-q", "--", dest); err != nil {
 		return err
 	}
-	_, err := g.run(ctx, dest, "remote", "add", "origin", repo)
+	_, err := g.run(ctx, dest, "remote", "add", "--", "origin", repo)
 	return err
 }
 

@@ -34,6 +34,12 @@ func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	// Still before anything is created: what the paths are on this host.
+	for _, pl := range []struct{ opt, path string }{{"dest", o.Dest}, {"store", o.Store}} {
+		if err := checkPlaceOnDisk(pl.opt, pl.path); err != nil {
+			return nil, err
+		}
+	}
 	ctx := context.Background()
 	g, err := newGit(time.Duration(o.Timeout) * time.Second)
 	if err != nil {
@@ -96,9 +102,9 @@ func apply(ctx context.Context, g *git, o *Options, obs *observed, p plan, st st
 		}
 	} else if p.SetOrigin {
 		out.changed = true
-		verb := []string{"remote", "set-url", "origin", o.Repo}
+		verb := []string{"remote", "set-url", "--", "origin", o.Repo}
 		if obs.Origin == "" {
-			verb = []string{"remote", "add", "origin", o.Repo}
+			verb = []string{"remote", "add", "--", "origin", o.Repo}
 		}
 		if _, err := g.run(ctx, o.Dest, verb...); err != nil {
 			return err

@@ -54,6 +54,9 @@ var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 	envRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	hexRE  = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+	tagRE  = regexp.MustCompile(`^[A-Za-z0-9_.]+$`)
+	// GOOS and GOARCH values: go tool dist list.
+	platformRE = regexp.MustCompile(`^[a-z0-9]+$`)
 	// Placeholders version_vars values may use.
 	placeholderRE = regexp.MustCompile(`\{[a-z_]*\}`)
 	placeholders  = map[string]bool{"{version}": true, "{commit}": true, "{short_commit}": true, "{commit_time}": true}
@@ -62,25 +65,24 @@ var (
 // validate checks what the option types cannot, fills derived defaults
 // (name, GOOS, GOARCH) and returns the first problem in words a user can act on.
 func (o *Options) validate() error {
-	if strings.TrimSpace(o.Repo) == "" {
-		return errors.New("repo must not be empty")
-	}
-	if strings.HasPrefix(o.Repo, "-") {
-		return fmt.Errorf("repo %q must not start with '-' (git would read it as an option)", o.Repo)
+	if err := checkRepo(o.Repo); err != nil {
+		return err
 	}
 	if strings.TrimSpace(o.Version) == "" || strings.HasPrefix(o.Version, "-") || strings.ContainsAny(o.Version, " \t\n~^:?*[\\") {
 		return fmt.Errorf("version %q is not a valid tag, branch or commit name", o.Version)
 	}
-	if !filepath.IsAbs(o.Dest) {
-		return fmt.Errorf("dest must be an absolute path, got %q", o.Dest)
+	var err error
+	if o.Dest, err = checkPlace("dest", o.Dest); err != nil {
+		return err
 	}
-	o.Dest = filepath.Clean(o.Dest)
-	if !filepath.IsAbs(o.Store) {
-		return fmt.Errorf("store must be an absolute path, got %q", o.Store)
+	if o.Store, err = checkPlace("store", o.Store); err != nil {
+		return err
 	}
-	o.Store = filepath.Clean(o.Store)
-	if o.Store == o.Dest || strings.HasPrefix(o.Store, o.Dest+"/") {
+	if o.Store == o.Dest || within(o.Dest, o.Store) {
 		return fmt.Errorf("store %s must not be inside the work tree %s: a build would see its own outputs", o.Store, o.Dest)
+	}
+	if within(o.Store, o.Dest) {
+		return fmt.Errorf("dest %s must not be inside the store %s: pruning the store could remove it", o.Dest, o.Store)
 	}
 	if o.Depth < 0 {
 		return fmt.Errorf("depth must be 0 (full history) or positive, got %d", o.Depth)
@@ -97,12 +99,15 @@ func (o *Options) validate() error {
 	if o.Verify != "none" && o.Keyring == "" {
 		return fmt.Errorf("verify_signature: %s needs keyring (a GNUPGHOME directory or a file of public keys)", o.Verify)
 	}
+	if o.Keyring != "" && !filepath.IsAbs(o.Keyring) {
+		return fmt.Errorf("keyring: %q must be an absolute path", o.Keyring)
+	}
 	if o.Verify == "none" && o.Keyring != "" {
 		return errors.New("keyring is set but verify_signature is none: say which signature to check (commit or tag)")
 	}
 	if o.Chdir != "" {
 		c := filepath.Clean(o.Chdir)
-		if filepath.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
+		if filepath.IsAbs(c) || hasDotDot(o.Chdir) {
 			return fmt.Errorf("chdir must be a path inside the work tree (relative to dest), got %q", o.Chdir)
 		}
 		o.Chdir = c
@@ -117,6 +122,11 @@ func (o *Options) validate() error {
 	}
 	if err := o.validateRecipe(); err != nil {
 		return err
+	}
+	for opt, v := range map[string]string{"goos": o.GOOS, "goarch": o.GOARCH} {
+		if v != "" && !platformRE.MatchString(v) {
+			return fmt.Errorf("%s: %q is not a Go platform name (like linux, amd64)", opt, v)
+		}
 	}
 	if o.GOOS == "" {
 		o.GOOS = runtime.GOOS
@@ -140,6 +150,15 @@ func (o *Options) validateRecipe() error {
 		}
 		if strings.TrimSpace(o.Package) == "" || strings.HasSuffix(o.Package, "...") {
 			return fmt.Errorf("package must name one main package (like . or ./cmd/traefik), got %q", o.Package)
+		}
+		// go build would take it as a flag (-toolexec=... runs a program).
+		if strings.HasPrefix(o.Package, "-") {
+			return fmt.Errorf("package: %q must not start with '-' (go build would read it as a flag)", o.Package)
+		}
+		for _, tag := range o.Tags {
+			if !tagRE.MatchString(tag) {
+				return fmt.Errorf("tags: %q is not a build tag (letters, digits, '_' and '.')", tag)
+			}
 		}
 		for name, v := range o.VersionVars {
 			if name == "" || strings.ContainsAny(name, " \t'\"=") {

@@ -87,6 +87,33 @@ func TestValidate(t *testing.T) {
 		{"keep 0", func(o *Options) { o.Keep = 0 }, "keep must be at least 1"},
 		{"package pattern", func(o *Options) { o.Package = "./..." }, "one main package"},
 		{"bad name", func(o *Options) { o.Name = "../x" }, "plain file name"},
+		// D4, D5, D18: no "..", no / or system directory.
+		{"dest with ..", func(o *Options) { o.Dest = "/a/../b" }, `dest: "/a/../b" has a '..' element`},
+		{"store with ..", func(o *Options) { o.Store = "/var/lib/x/../../../etc" }, `store: "/var/lib/x/../../../etc" has a '..' element`},
+		{"store /", func(o *Options) { o.Store = "/" }, `store: "/" is / or a system directory`},
+		{"store /var/lib", func(o *Options) { o.Store = "/var/lib/" }, `store: "/var/lib/" is / or a system directory`},
+		{"dest /", func(o *Options) { o.Dest = "/" }, `dest: "/" is / or a system directory`},
+		{"dest /etc", func(o *Options) { o.Dest = "/etc" }, `dest: "/etc" is / or a system directory`},
+		{"dest /lib64", func(o *Options) { o.Dest = "/lib64" }, "system directory"},
+		{"dest /usr/local", func(o *Options) { o.Dest = "//usr/local" }, "system directory"},
+		{"dest below /etc ok", func(o *Options) { o.Dest = "/etc/chezlepro/src" }, ""},
+		{"dest in store", func(o *Options) { o.Dest = "/var/lib/builds/x" }, "must not be inside the store"},
+		// D12: nothing the user gives reaches a command as a flag.
+		{"option-like package", func(o *Options) { o.Package = "-toolexec=/tmp/x.sh" }, `package: "-toolexec=/tmp/x.sh" must not start with '-'`},
+		{"option-like tag", func(o *Options) { o.Tags = []string{"netgo", "-x"} }, `tags: "-x" is not a build tag`},
+		{"tag with comma", func(o *Options) { o.Tags = []string{"a,b"} }, `tags: "a,b" is not a build tag`},
+		{"bad goarch", func(o *Options) { o.GOARCH = "amd64 -x" }, `goarch: "amd64 -x"`},
+		{"option-like keyring", func(o *Options) { o.Verify, o.Keyring = "tag", "-k" }, `keyring: "-k" must be an absolute path`},
+		// Repository syntax, checked before git could wait on it.
+		{"fd remote helper", func(o *Options) { o.Repo = "fd::0" }, `repo: "fd::0"`},
+		{"ext remote helper", func(o *Options) { o.Repo = "ext::sh -c touch% /tmp/x" }, "remote helper"},
+		{"unknown scheme", func(o *Options) { o.Repo = "gopher://forge/x.git" }, "scheme gopher"},
+		{"relative path repo", func(o *Options) { o.Repo = "forge/x.git" }, "absolute path"},
+		{"repo with newline", func(o *Options) { o.Repo = "https://forge/x.git\n" }, "control character"},
+		{"scp-like repo ok", func(o *Options) { o.Repo = "git@forge.lan:tools/agent.git" }, ""},
+		{"local repo ok", func(o *Options) { o.Repo = "/srv/git/x.git" }, ""},
+		{"file repo ok", func(o *Options) { o.Repo = "file:///srv/git/x.git" }, ""},
+		{"https repo with password ok", func(o *Options) { o.Repo = "https://u:pw@forge.lan/x.git" }, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -174,7 +201,7 @@ func TestLdflagsAndArgv(t *testing.T) {
 		t.Fatalf("ldflags\n got %s\nwant %s", got, want)
 	}
 	argv := r.argv("/go/bin/go", "/out", v)
-	if strings.Join(argv, " ") != "/go/bin/go build -trimpath -ldflags "+want+" -tags a,b -o /out/traefik ./cmd/traefik" {
+	if strings.Join(argv, " ") != "/go/bin/go build -trimpath -ldflags "+want+" -tags a,b -o /out/traefik -- ./cmd/traefik" {
 		t.Fatalf("argv %q", argv)
 	}
 	if quoteFlag(`a='b'`) != `"a='b'"` {

@@ -174,7 +174,8 @@ func (r recipe) argv(goBin, out string, v buildVars) []string {
 	if len(r.Tags) > 0 {
 		args = append(args, "-tags", strings.Join(r.Tags, ","))
 	}
-	return append(args, "-o", filepath.Join(out, r.Output), r.Package)
+	// "--": whatever follows is a package, never a flag.
+	return append(args, "-o", filepath.Join(out, r.Output), "--", r.Package)
 }
 
 // inheritedVarStripped says whether an inherited variable would change a

@@ -95,3 +95,48 @@ func TestSymlinkArtifactIsRefused(t *testing.T) {
 	}
 	mustBeIntact(t, secret, "root:secret")
 }
+
+// D5: a store that is a symlink is refused, not followed, and nothing is
+// created: no work tree, no lock, nothing in the link's target.
+func TestSymlinkedStoreIsRefused(t *testing.T) {
+	t.Parallel()
+	m := newMirror(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := buildArgs(t, m, dir, "v1")
+	link := a["store"].(string)
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []bool{true, false} {
+		mustFail(t, runModule(t, a, check), "store", link, "symlink")
+	}
+	if names, _ := os.ReadDir(target); len(names) != 0 {
+		t.Errorf("the run wrote through the symlink: %v", names)
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 2 { // elsewhere, store
+		t.Errorf("a refused run created %v", names)
+	}
+}
+
+// D12: package "-toolexec=..." never reaches go build as a flag.
+func TestOptionLikePackageIsRefused(t *testing.T) {
+	t.Parallel()
+	m := newMirror(t)
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "toolexec-ran")
+	script := filepath.Join(dir, "x.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ntouch "+marker+"\nexec \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := buildArgs(t, m, dir, "v1")
+	a["package"] = "-toolexec=" + script
+	a["name"] = "hello"
+	mustFail(t, runModule(t, a, false), "package", "must not start with '-'")
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the -toolexec script ran")
+	}
+}

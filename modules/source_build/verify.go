@@ -41,7 +41,7 @@ func verifySignature(ctx context.Context, g *git, dest, what string, r resolved,
 			return nil, err
 		}
 		defer os.RemoveAll(tmp)
-		imp := exec.CommandContext(ctx, "gpg", "--batch", "--quiet", "--no-autostart", "--import", keyring)
+		imp := exec.CommandContext(ctx, "gpg", "--batch", "--quiet", "--no-autostart", "--import", "--", keyring)
 		imp.Env = append(os.Environ(), "GNUPGHOME="+tmp)
 		if out, err := imp.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("%w: importing keyring %s: %w: %s", ErrSignature, keyring, err, strings.TrimSpace(string(out)))
