@@ -40,7 +40,7 @@ func realEnv() env {
 		connect:     func(ctx context.Context) (systemd.Manager, error) { return systemd.Connect(ctx) },
 		unitDir:     "/etc/systemd/system",
 		stateDir:    "/var/lib/chezlepro-sovereign/bluegreen",
-		lockDir:     "/run/lock/chezlepro-sovereign",
+		lockDir:     lock.RunDir(), // root's own, not the world-writable /run/lock
 		sysctlDir:   "/etc/sysctl.d",
 		procMigrate: "/proc/sys/net/ipv4/tcp_migrate_req",
 		writeProc:   func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) },

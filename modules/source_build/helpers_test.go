@@ -13,6 +13,20 @@ import (
 	"github.com/chezlepro/sovereign/internal/ansible"
 )
 
+// TestMain keeps the work-tree locks of the tests out of this machine's
+// /run.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "source_build-locks-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lockDir = filepath.Join(dir, "locks")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // sampleDir is the sample Go program with a vendored dependency.
 const sampleDir = "../../tests/testdata/source_build/hello"
 

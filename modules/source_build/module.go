@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -21,10 +23,20 @@ func module() ansible.Module[Options] {
 	}
 }
 
-// workTreeLock is the lock file that keeps two builds off one work tree: it
-// sits beside dest, since dest itself may not exist yet.
+// lockDir holds the work-tree locks; tests point it at a directory of their own.
+var lockDir = lock.RunDir()
+
+// workTreeLock is the lock file that keeps two builds off one work tree. It
+// lives in the module's own lock directory, not beside dest: the directory
+// above dest may be writable by others, and nothing should appear next to a
+// dest before the run gets anywhere. The name is readable, the hash unique.
 func workTreeLock(dest string) string {
-	return filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".source_build.lock")
+	sum := sha256.Sum256([]byte(dest))
+	base := filepath.Base(dest)
+	if len(base) > 64 {
+		base = base[:64]
+	}
+	return filepath.Join(lockDir, "source_build-"+base+"-"+hex.EncodeToString(sum[:8])+".lock")
 }
 
 // run is the module: validate, observe, plan, then (unless in check mode)
