@@ -106,15 +106,17 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		}
 	}
 	logPath := filepath.Join(tmp, "build.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	// 0600: what the build prints may include env values, which are secrets.
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("create build log: %w", err)
 	}
 	fmt.Fprintf(logf, "# source_build: %s %s (commit %s) from %s\n", o.Name, o.Version, r.Commit, o.Repo)
 	fmt.Fprintf(logf, "# started %s on %s; isolation: %s (%s)\n", time.Now().UTC().Format(time.RFC3339), hostName(), iso, detail)
 	fmt.Fprintf(logf, "# workdir: %s\n# command: %s\n", workdir, shellQuote(argv))
-	for _, k := range sortedKeys(set) {
-		fmt.Fprintf(logf, "# env: %s=%s\n", k, set[k])
+	recorded := redactEnv(set, rc.Env)
+	for _, k := range sortedKeys(recorded) {
+		fmt.Fprintf(logf, "# env: %s=%s\n", k, recorded[k])
 	}
 	// Only what the build prints is diagnosed, not this header.
 	headerEnd, _ := logf.Seek(0, io.SeekCurrent)
@@ -153,8 +155,8 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	m := &manifest{
 		Schema: manifestSchema, Name: o.Name, Repo: o.Repo, Version: o.Version, Ref: r.Ref, RefType: r.Kind,
 		Commit: r.Commit, CommitTime: out.commitTime.Format(time.RFC3339), SourceDateEpoch: out.commitTime.Unix(),
-		GoVersion: out.goVer, GoBinary: out.goBin, Recipe: rc, RecipeHash: obs.RecipeHash, Key: obs.Key,
-		Command: argvForRecord(argv, tmp, final), Workdir: workdir, Env: set, Isolation: iso,
+		GoVersion: out.goVer, GoBinary: out.goBin, Recipe: rc.redacted(), RecipeHash: obs.RecipeHash, Key: obs.Key,
+		Command: argvForRecord(argv, tmp, final), Workdir: workdir, Env: recorded, Isolation: iso,
 		Sha256: arts[0].Sha256, Size: arts[0].Size, Artifact: arts[0].Path, Artifacts: arts,
 		BuildTime: time.Now().UTC().Format(time.RFC3339Nano), BuildDurationMS: pr.Duration.Milliseconds(),
 		Modules: arts[0].Modules, Log: filepath.Join(final, "build.log"), Signature: out.signature, Host: hostName(),

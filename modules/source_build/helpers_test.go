@@ -237,3 +237,13 @@ func builtOnce(t *testing.T, version string) (m *mirror, dir string, a map[strin
 	r = mustSucceed(t, runModule(t, a, false))
 	return m, dir, a, r
 }
+
+// resultJSON is the result as printed.
+func resultJSON(t *testing.T, r result) string {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -43,6 +43,9 @@ func workTreeLock(dest string) string {
 // apply the plan.
 func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 	start := time.Now()
+	for _, s := range credentialSecrets(o.Repo) { // before validate: its messages too
+		actx.Hide(s)
+	}
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
@@ -57,6 +60,7 @@ func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.env = append(g.env, credentialEnv(o.Repo, o.repoWithAuth)...)
 	goBin, err := findGo(o.GoBinary, len(o.Command) == 0)
 	if err != nil {
 		return nil, err

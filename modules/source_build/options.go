@@ -13,18 +13,21 @@ import (
 // Options are the module's arguments (documented in
 // plugins/modules/source_build.yml; docs_test.go keeps the two in step).
 type Options struct {
-	Repo    string `ansible:"repo" required:"true"`
-	Version string `ansible:"version" required:"true"`
-	Dest    string `ansible:"dest" type:"path" required:"true"`
-	Store   string `ansible:"store" type:"path" default:"/var/lib/chezlepro-sovereign/builds"`
-	Name    string `ansible:"name"`
+	// Repo is the URL without userinfo once validated; repoWithAuth is the
+	// URL as given when it had some (secrets.go).
+	Repo         string `ansible:"repo" required:"true"`
+	repoWithAuth string
+	Version      string `ansible:"version" required:"true"`
+	Dest         string `ansible:"dest" type:"path" required:"true"`
+	Store        string `ansible:"store" type:"path" default:"/var/lib/chezlepro-sovereign/builds"`
+	Name         string `ansible:"name"`
 
 	Update        bool   `ansible:"update" default:"true"`
 	Depth         int    `ansible:"depth" default:"0"`
 	Force         bool   `ansible:"force" default:"false"`
 	AllowMovedTag bool   `ansible:"allow_moved_tag" default:"false"`
 	Verify        string `ansible:"verify_signature" choices:"none,commit,tag" default:"none"`
-	Keyring       string `ansible:"keyring" type:"path"`
+	Keyring       string `ansible:"keyring" type:"path" no_log:"true"`
 
 	Command     []string          `ansible:"command"`
 	Artifacts   []string          `ansible:"artifacts"`
@@ -35,7 +38,7 @@ type Options struct {
 	Tags        []string          `ansible:"tags"`
 	Ldflags     string            `ansible:"ldflags" default:"-s -w"`
 	VersionVars map[string]string `ansible:"version_vars"`
-	Env         map[string]string `ansible:"env"`
+	Env         map[string]string `ansible:"env" no_log:"true"`
 	Chdir       string            `ansible:"chdir"`
 	Timeout     int               `ansible:"timeout" default:"3600"`
 
@@ -68,6 +71,7 @@ func (o *Options) validate() error {
 	if err := checkRepo(o.Repo); err != nil {
 		return err
 	}
+	o.splitCredential()
 	if strings.TrimSpace(o.Version) == "" || strings.HasPrefix(o.Version, "-") || strings.ContainsAny(o.Version, " \t\n~^:?*[\\") {
 		return fmt.Errorf("version %q is not a valid tag, branch or commit name", o.Version)
 	}

@@ -118,18 +118,6 @@ func checkRepo(repo string) error {
 	return fmt.Errorf("repo: %q is neither a URL, host:path nor an absolute path", redactURL(repo))
 }
 
-// redactURL strips the userinfo (user:password@) from a URL: it is a
-// credential, and must not be written or returned. Anything else comes back
-// as it is.
-func redactURL(repo string) string {
-	u, err := url.Parse(repo)
-	if err != nil || u.User == nil || u.Scheme == "" {
-		return repo
-	}
-	u.User = nil
-	return u.String()
-}
-
 // within says whether p lies strictly below dir; both are clean and
 // absolute.
 func within(dir, p string) bool {

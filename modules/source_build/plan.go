@@ -77,12 +77,15 @@ func makePlan(o *Options, obs *observed) (plan, error) {
 		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s does not exist yet: clone %s %s into it", o.Dest, r.Kind, o.Version))
 	case !obs.DestIsRepo:
 		return p, fmt.Errorf("%w: %s exists, is not empty and has no .git; remove it or choose another dest", ErrNotWorkTree, o.Dest)
-	case obs.Origin != o.Repo && obs.Origin != "":
+	case obs.Origin == o.Repo:
+	case obs.Origin != "" && obs.Origin == o.repoWithAuth:
+		p.SetOrigin = true // an older run wrote the credential into .git/config: take it out
+	case obs.Origin != "":
 		if !o.Force {
-			return p, fmt.Errorf("%w: %s has origin %s, not %s; set force: true to repoint it", ErrOriginMismatch, o.Dest, obs.Origin, o.Repo)
+			return p, fmt.Errorf("%w: %s has origin %s, not %s; set force: true to repoint it", ErrOriginMismatch, o.Dest, redactURL(obs.Origin), o.Repo)
 		}
 		p.SetOrigin = true
-		p.Warnings = append(p.Warnings, fmt.Sprintf("origin of %s changed from %s to %s (force)", o.Dest, obs.Origin, o.Repo))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("origin of %s changed from %s to %s (force)", o.Dest, redactURL(obs.Origin), o.Repo))
 	case obs.Origin == "":
 		p.SetOrigin = true
 	}
@@ -159,7 +162,7 @@ func buildReason(o *Options, obs *observed) string {
 	r := obs.Resolved
 	for _, m := range obs.Others {
 		if m.Commit == r.Commit {
-			ch := recipeChanges(m.Recipe, obs.Recipe)
+			ch := recipeChanges(m.Recipe, obs.Recipe.redacted())
 			if len(ch) == 0 {
 				return fmt.Sprintf("changed recipe: the recipe hash differs from build %s", m.Key)
 			}

@@ -50,6 +50,11 @@ func TestPlan(t *testing.T) {
 			want{err: ErrNotWorkTree}},
 		{"other origin refused", nil, func(obs *observed) { obs.Origin = "git://elsewhere/x.git" },
 			want{err: ErrOriginMismatch, errText: "git://elsewhere/x.git"}},
+		{"origin with the credential is rewritten without it", func(o *Options) {
+			o.repoWithAuth = "https://u:pw@forge/x.git"
+		}, func(obs *observed) { obs.Origin = "https://u:pw@forge/x.git" }, want{changed: true}},
+		{"other origin with a credential is named without it", nil, func(obs *observed) { obs.Origin = "https://u:pw@elsewhere/x.git" },
+			want{err: ErrOriginMismatch, errText: "origin https://elsewhere/x.git,"}},
 		{"other origin forced", func(o *Options) { o.Force = true }, func(obs *observed) { obs.Origin = "git://elsewhere/x.git" },
 			want{changed: true, warning: "origin of"}},
 		{"new commit on a branch", func(o *Options) { o.Version = "main" }, func(obs *observed) {

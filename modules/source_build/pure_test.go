@@ -389,3 +389,28 @@ func TestShellQuote(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
+
+func TestCredentials(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://u:p%40ss@forge/x.git": "https://forge/x.git",
+		"https://token@forge/x.git":    "https://forge/x.git",
+		"ssh://git@forge/x.git":        "ssh://forge/x.git",
+		"git@forge:x.git":              "git@forge:x.git",
+		"/srv/git/x.git":               "/srv/git/x.git",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := credentialSecrets("https://u:p%40ss@forge/x.git"); strings.Join(got, " ") != "https://u:p%40ss@forge/x.git u:p%40ss p%40ss p@ss" {
+		t.Errorf("credentialSecrets: %q", got)
+	}
+	if got := credentialSecrets("/srv/git/x.git"); got != nil {
+		t.Errorf("no userinfo, no secret: %q", got)
+	}
+	o := validOptions()
+	o.Repo = "https://u:pw@forge/x.git"
+	if err := o.validate(); err != nil || o.Repo != "https://forge/x.git" || o.repoWithAuth != "https://u:pw@forge/x.git" {
+		t.Errorf("validate: %v %q %q", err, o.Repo, o.repoWithAuth)
+	}
+}
