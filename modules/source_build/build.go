@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/chezlepro/sovereign/internal/fsutil"
@@ -111,15 +111,22 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	if err != nil {
 		return fmt.Errorf("create build log: %w", err)
 	}
-	fmt.Fprintf(logf, "# source_build: %s %s (commit %s) from %s\n", o.Name, o.Version, r.Commit, o.Repo)
-	fmt.Fprintf(logf, "# started %s on %s; isolation: %s (%s)\n", time.Now().UTC().Format(time.RFC3339), hostName(), iso, detail)
-	fmt.Fprintf(logf, "# workdir: %s\n# command: %s\n", workdir, shellQuote(argv))
+	var hdr strings.Builder
+	fmt.Fprintf(&hdr, "# source_build: %s %s (commit %s) from %s\n", o.Name, o.Version, r.Commit, o.Repo)
+	fmt.Fprintf(&hdr, "# started %s on %s; isolation: %s (%s)\n", time.Now().UTC().Format(time.RFC3339), hostName(), iso, detail)
+	fmt.Fprintf(&hdr, "# workdir: %s\n# command: %s\n", workdir, shellQuote(argv))
 	recorded := redactEnv(set, rc.Env)
 	for _, k := range sortedKeys(recorded) {
-		fmt.Fprintf(logf, "# env: %s=%s\n", k, recorded[k])
+		fmt.Fprintf(&hdr, "# env: %s=%s\n", k, recorded[k])
+	}
+	// A full store shows here first: say so rather than run a build that
+	// fails with "exit status 1" and an empty log.
+	if _, err := logf.WriteString(hdr.String()); err != nil {
+		logf.Close()
+		return fmt.Errorf("write build log %s: %w", logPath, err)
 	}
 	// Only what the build prints is diagnosed, not this header.
-	headerEnd, _ := logf.Seek(0, io.SeekCurrent)
+	headerEnd := int64(hdr.Len())
 
 	if rc.Kind == "command" {
 		// A declared output left by an earlier build must not pass for this
@@ -141,7 +148,11 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	if pr.Err != nil {
 		what := statusText(pr.Err)
 		diag := ""
-		if b, err := os.ReadFile(logPath); err == nil && int64(len(b)) >= headerEnd {
+		// A full store explains everything else, and may have left nothing
+		// in the log to read: ask the filesystem first.
+		if full, ok := storeFull(o.Store); ok {
+			diag = full
+		} else if b, err := os.ReadFile(logPath); err == nil && int64(len(b)) >= headerEnd {
 			root, _ := findModuleRoot(o.Dest, workdir) // "" when not a Go module
 			diag = diagnose(string(b[headerEnd:]), diagContext{Isolation: iso, ModuleRoot: root, Env: env})
 		}
@@ -299,6 +310,37 @@ func argvForRecord(argv []string, tmp, final string) []string {
 		out[i] = strings.ReplaceAll(a, tmp, final)
 	}
 	return out
+}
+
+// minFree is the free space under which a failed build is put down to a
+// full store.
+const minFree = 1 << 20
+
+// storeFull says, after a failed build, whether the store's filesystem is
+// (nearly) full: the build then fails on writing its output, with nothing
+// in the log to say why.
+func storeFull(store string) (string, bool) {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(store, &s); err != nil {
+		return "", false
+	}
+	free := s.Bavail * uint64(s.Bsize)
+	if os.Geteuid() == 0 {
+		free = s.Bfree * uint64(s.Bsize) // root may use the reserved blocks
+	}
+	if free >= minFree {
+		return "", false
+	}
+	return fmt.Sprintf("no space left on %s (%d bytes free): the build could not write its output; free space in the store", store, free), true
+}
+
+// storeNoSpace names the full filesystem behind an ENOSPC: the error alone says
+// "no space left on device" without saying which.
+func storeNoSpace(dir string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("no space left on %s: %w", dir, err)
+	}
+	return err
 }
 
 func statusText(err error) string {

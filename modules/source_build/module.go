@@ -157,10 +157,10 @@ func apply(ctx context.Context, g *git, o *Options, obs *observed, p plan, st st
 	}
 	if p.Build {
 		if err := build(ctx, o, obs, st, rc, out); err != nil {
-			return err
+			return storeNoSpace(o.Store, err)
 		}
 	}
-	return finish(o, obs, st, out)
+	return storeNoSpace(o.Store, finish(o, obs, st, out))
 }
 
 // finish records the tag's commit and prunes the store, under the store lock.
