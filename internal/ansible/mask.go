@@ -2,10 +2,47 @@ package ansible
 
 import (
 	"encoding/json"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 )
+
+// addURLPasswords records the password of every URL in the arguments
+// (scheme://user:password@host), in any option, as a no_log value: a
+// credential inside a repository or download URL must not be echoed, not
+// even when decoding fails before the module could say so. ansible-core's
+// heuristic_log_sanitize does the same for what it logs.
+func addURLPasswords(set map[string]struct{}, v any) {
+	switch x := v.(type) {
+	case string:
+		if !strings.Contains(x, "@") {
+			return
+		}
+		u, err := url.Parse(x)
+		if err != nil || u.Scheme == "" || u.User == nil {
+			return
+		}
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			set[pw] = struct{}{}
+			if _, rest, ok := strings.Cut(x, "://"); ok {
+				if userinfo, _, ok := strings.Cut(rest, "@"); ok {
+					if _, raw, ok := strings.Cut(userinfo, ":"); ok && raw != "" {
+						set[raw] = struct{}{} // as written, %-escapes and all
+					}
+				}
+			}
+		}
+	case []any:
+		for _, e := range x {
+			addURLPasswords(set, e)
+		}
+	case map[string]any:
+		for _, e := range x {
+			addURLPasswords(set, e)
+		}
+	}
+}
 
 // noLogPlaceholder replaces a value that is exactly a no_log value;
 // noLogMask replaces a no_log value found inside a longer string. Both are

@@ -148,6 +148,7 @@ func run[O any](m Module[O], argv []string, e env, r *response) {
 	d := newDecoder(m.Name, in.strConv, e.getenv, e.userHome)
 	r.noLog = d.noLog // shared: filled while decoding, even if decoding fails
 	ctx.noLog = d.noLog
+	addURLPasswords(d.noLog, userParams)
 	opts := new(O)
 	args, err := d.decode(ss, groups{m.MutuallyExclusive, m.RequiredTogether, m.RequiredOneOf}, userParams, reflect.ValueOf(opts))
 	for _, w := range d.warnings {

@@ -346,3 +346,17 @@ func TestWarningsFromGoroutines(t *testing.T) {
 	assert.Len(t, r.out["warnings"], 50)
 	assert.Len(t, r.out["deprecations"], 50)
 }
+
+// A URL's password is masked wherever the URL is echoed, even when the
+// arguments do not decode and the module never runs.
+func TestURLPasswordsMasked(t *testing.T) {
+	for _, args := range []string{
+		`{"name": "x", "src": "https://u:hunter%32@forge/x.git"}`,
+		`{"src": "https://u:hunter%32@forge/x.git", "unknown": 1}`,
+		`{"name": "x", "files": [{"path": "/a", "src": "git://u:hunter%32@forge/x"}]}`,
+	} {
+		r := execArgs(t, exampleModule(), args)
+		assert.NotContains(t, r.stdout, "hunter%32", args)
+		assert.NotContains(t, r.stdout, "hunter2", args)
+	}
+}
