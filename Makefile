@@ -65,7 +65,7 @@ lint:
 # Go native fuzzing: every Fuzz target of each package in FUZZ_PKGS runs for
 # FUZZTIME on top of its committed seed corpus (testdata/fuzz/); make test
 # keeps it short. A failure writes the input to testdata/fuzz/ to commit.
-FUZZ_PKGS := ./modules/binary_stage ./modules/bluegreen_unit
+FUZZ_PKGS := ./modules/binary_stage ./modules/bluegreen_unit ./modules/source_build
 FUZZTIME  ?= 5s
 fuzz:
 	@set -o pipefail; for pkg in $(FUZZ_PKGS); do \
