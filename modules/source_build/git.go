@@ -44,9 +44,31 @@ func newGit(timeout time.Duration) (*git, error) {
 	return &git{bin: bin, timeout: timeout}, nil
 }
 
+// gitRepoVars are the variables that point git at a repository other than
+// the one in its working directory (`git rev-parse --local-env-vars`, less
+// the config ones). git rebase --exec sets GIT_DIR, for one: inherited, it
+// turns `git init -- dest` into a re-init of the caller's repository.
+var gitRepoVars = map[string]bool{
+	"GIT_DIR": true, "GIT_WORK_TREE": true, "GIT_INDEX_FILE": true, "GIT_OBJECT_DIRECTORY": true,
+	"GIT_ALTERNATE_OBJECT_DIRECTORIES": true, "GIT_COMMON_DIR": true, "GIT_IMPLICIT_WORK_TREE": true,
+	"GIT_GRAFT_FILE": true, "GIT_NO_REPLACE_OBJECTS": true, "GIT_REPLACE_REF_BASE": true, "GIT_PREFIX": true,
+	"GIT_INTERNAL_SUPER_PREFIX": true, "GIT_SHALLOW_FILE": true,
+}
+
+// withoutGitRepoVars is env without gitRepoVars.
+func withoutGitRepoVars(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); !gitRepoVars[k] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 func (g *git) environ() []string {
 	// GIT_ALLOW_PROTOCOL: no remote helper (fd::, ext::) even if one got past validation.
-	env := append(os.Environ(), "LC_ALL=C", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "SSH_ASKPASS=true",
+	env := append(withoutGitRepoVars(os.Environ()), "LC_ALL=C", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "SSH_ASKPASS=true",
 		"GIT_ALLOW_PROTOCOL=file:git:http:https:ssh")
 	if os.Getenv("GIT_SSH_COMMAND") == "" {
 		env = append(env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes")

@@ -15,7 +15,14 @@ import (
 
 // TestMain keeps the work-tree locks of the tests out of this machine's
 // /run.
+//
+// It also drops the variables that point git at another repository (git
+// rebase --exec sets GIT_DIR): the tests' own git commands would otherwise
+// commit, tag and re-init in the repository running them.
 func TestMain(m *testing.M) {
+	for k := range gitRepoVars {
+		os.Unsetenv(k)
+	}
 	dir, err := os.MkdirTemp("", "source_build-locks-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -186,7 +186,8 @@ func inheritedVarStripped(key string) bool {
 	case "GOCACHE", "GOMODCACHE", "GOPATH", "GOTMPDIR", "GOENV":
 		return false // where things are kept, not what is built
 	}
-	return strings.HasPrefix(key, "GO") || strings.HasPrefix(key, "CGO_") || key == "SOURCE_DATE_EPOCH"
+	return strings.HasPrefix(key, "GO") || strings.HasPrefix(key, "CGO_") || key == "SOURCE_DATE_EPOCH" ||
+		gitRepoVars[key] // go's VCS stamping and the command's git: the work tree's repository
 }
 
 // buildEnv is the environment of the build: the module's own environment
