@@ -70,11 +70,11 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		return fmt.Errorf("working directory %s (chdir %q) does not exist in commit %s", workdir, rc.Chdir, shortID(r.Commit))
 	}
 	// Whether the tree builds offline is go's to judge (go build under
-	// -mod=vendor): a failure is explained from its own words afterwards.
-	if rc.Kind == "go" {
-		if _, err := findModuleRoot(o.Dest, workdir); err != nil {
-			return err
-		}
+	// -mod=vendor): a failure is explained from its own words afterwards,
+	// with the module root ("" when a command builds something else).
+	modRoot, err := findModuleRoot(o.Dest, workdir)
+	if err != nil && rc.Kind == "go" {
+		return err
 	}
 	iso, detail, err := chooseIsolation(o.Isolation, rc.Offline, probeNetns)
 	if err != nil {
@@ -153,8 +153,7 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		if full, ok := storeFull(o.Store); ok {
 			diag = full
 		} else if b, err := os.ReadFile(logPath); err == nil && int64(len(b)) >= headerEnd {
-			root, _ := findModuleRoot(o.Dest, workdir) // "" when not a Go module
-			diag = diagnose(string(b[headerEnd:]), diagContext{Isolation: iso, ModuleRoot: root, Env: env})
+			diag = diagnose(string(b[headerEnd:]), diagContext{Isolation: iso, ModuleRoot: modRoot, Env: env})
 		}
 		return failBuild(st, obs.Key, logPath, headerEnd, what, diag, out)
 	}
