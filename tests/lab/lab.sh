@@ -38,7 +38,7 @@ readonly SUITE=bookworm
 # Bump RECIPE when prepare_rootfs changes: the cache key includes it.
 readonly RECIPE=3
 readonly ROOTFS_PACKAGES=(systemd systemd-sysv dbus libpam-systemd openssh-server python3 iproute2
-	ca-certificates sudo git curl procps less iputils-ping libcap2-bin)
+	ca-certificates sudo git curl procps less iputils-ping libcap2-bin make gpg)
 readonly HOST_PACKAGES=(debootstrap systemd-container iproute2 openssh-client util-linux)
 readonly TIMERS_OFF=(apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer dpkg-db-backup.timer)
 readonly MAX_HOSTS=200
