@@ -9,11 +9,16 @@ runs the matching binary through the ordinary module machinery, so check
 mode, diff mode, become, no_log, environment and async behave exactly as for
 any other module.
 
-The platform comes, in order, from: the fact this plugin cached earlier in
-the run (``chezlepro_sovereign_platform``), gathered facts
-(``ansible_system``/``ansible_architecture``), or one ``uname -sm`` on the
-target. The result is returned as a fact so later tasks on the same host
-need no remote command at all.
+The platform comes, in order, from: gathered facts
+(``ansible_system``/``ansible_architecture``), the fact this plugin cached
+earlier (``chezlepro_sovereign_platform``), or one ``uname -sm`` on the
+target. The result of a probe is returned as a fact so later tasks on the
+same host need no remote command at all. Gathered facts come first because
+they are the freshest: with a fact cache (AWX's fact storage), the cached
+platform of a host re-created on another architecture would be stale. A
+binary the target cannot execute ("Exec format error": a stale fact cache
+with gathering off) makes the plugin probe once with uname and, when uname
+names another platform, run that platform's binary and say so.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -55,6 +60,13 @@ def platform_from(system, machine):
     return "%s_%s" % (goos, goarch)
 
 
+def _exec_format_error(result):
+    """True when the target's kernel refused the binary as not its own."""
+    # The shell says it on stderr, which a tty (ssh -tt) merges into stdout.
+    text = " ".join(to_text(result.get(k, "")) for k in ("module_stderr", "module_stdout", "msg"))
+    return bool(result.get("failed")) and "Exec format error" in text
+
+
 class GoModuleAction(ActionBase):
     """Runs the binary of MODULE built for the target's platform."""
 
@@ -73,18 +85,22 @@ class GoModuleAction(ActionBase):
 
     def _target_platform(self, task_vars):
         """Return (platform, learned): learned is True when a remote command ran."""
-        delegated = bool(self._task.delegate_to)
-        if not delegated:
-            cached = task_vars.get(FACT) or task_vars.get("ansible_facts", {}).get(FACT)
-            if cached:
-                return to_text(cached), False
-            system = task_vars.get("ansible_system") or task_vars.get("ansible_facts", {}).get("system")
-            machine = task_vars.get("ansible_architecture") or task_vars.get("ansible_facts", {}).get("architecture")
+        if not self._task.delegate_to:
+            facts = task_vars.get("ansible_facts", {})
+            system = task_vars.get("ansible_system") or facts.get("system")
+            machine = task_vars.get("ansible_architecture") or facts.get("architecture")
             if system and machine:
                 try:
                     return platform_from(system, machine), False
                 except ValueError as e:
                     raise DispatchError(self._unsupported(to_text(e)))
+            cached = task_vars.get(FACT) or facts.get(FACT)
+            if cached:
+                return to_text(cached), False
+        return self._probe_platform(), True
+
+    def _probe_platform(self):
+        """One 'uname -sm' on the target."""
         res = self._low_level_execute_command("uname -sm", sudoable=False)
         if res.get("rc") != 0:
             raise DispatchError(
@@ -98,7 +114,7 @@ class GoModuleAction(ActionBase):
                 % (COLLECTION, self.MODULE, to_text(res.get("stdout", "")))
             )
         try:
-            return platform_from(words[0], words[1]), True
+            return platform_from(words[0], words[1])
         except ValueError as e:
             raise DispatchError(self._unsupported(to_text(e)))
 
@@ -110,6 +126,13 @@ class GoModuleAction(ActionBase):
             what,
             ", ".join(shipped) if shipped else "none: run 'make build' before using the collection from a checkout",
         )
+
+    def _run_binary(self, platform, task_vars, wrap_async):
+        binary = "%s.%s_%s" % (COLLECTION, self.MODULE, platform)
+        if self._shared_loader_obj.module_loader.find_plugin(binary) is None:
+            raise DispatchError(self._unsupported(platform.replace("_", "/")))
+        display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, binary, platform))
+        return self._execute_module(module_name=binary, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async)
 
     def run(self, tmp=None, task_vars=None):
         if task_vars is None:
@@ -128,14 +151,26 @@ class GoModuleAction(ActionBase):
         wrap_async = self._task.async_val and not self._connection.has_native_async
         try:
             platform, learned = self._target_platform(task_vars)
-            binary = "%s.%s_%s" % (COLLECTION, self.MODULE, platform)
-            if self._shared_loader_obj.module_loader.find_plugin(binary) is None:
-                raise DispatchError(self._unsupported(platform.replace("_", "/")))
-            display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, binary, platform))
-            result = merge_hash(
-                result,
-                self._execute_module(module_name=binary, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async),
-            )
+            ran = self._run_binary(platform, task_vars, wrap_async)
+            if not learned and _exec_format_error(ran):
+                # The platform came from facts the target no longer matches.
+                probed = self._probe_platform()
+                learned = True
+                if probed == platform:
+                    raise DispatchError(
+                        "%s.%s: the target cannot execute the %s binary (Exec format error), and 'uname -sm' "
+                        "says %s too: is the binary damaged, or the kernel unable to run it?"
+                        % (COLLECTION, self.MODULE, platform.replace("_", "/"), probed.replace("_", "/"))
+                    )
+                stale = (
+                    "%s.%s: the target's facts said %s, but it could not execute that binary (Exec format error); "
+                    "'uname -sm' says %s, whose binary ran instead. Refresh the host's cached facts."
+                    % (COLLECTION, self.MODULE, platform.replace("_", "/"), probed.replace("_", "/"))
+                )
+                platform = probed
+                ran = self._run_binary(platform, task_vars, wrap_async)
+                ran.setdefault("warnings", []).insert(0, stale)
+            result = merge_hash(result, ran)
             if learned and not self._task.delegate_to:
                 facts = result.setdefault("ansible_facts", {})
                 facts[FACT] = platform
