@@ -394,7 +394,10 @@ func TestCredentials(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://u:p%40ss@forge/x.git": "https://forge/x.git",
 		"https://token@forge/x.git":    "https://forge/x.git",
-		"ssh://git@forge/x.git":        "ssh://forge/x.git",
+		// An ssh user name is a login, not a credential; a password is.
+		"ssh://git@forge/x.git":        "ssh://git@forge/x.git",
+		"ssh://git:pw@forge/x.git":     "ssh://git@forge/x.git",
+		"git+ssh://git:pw@forge/x.git": "git+ssh://git@forge/x.git",
 		"git@forge:x.git":              "git@forge:x.git",
 		"/srv/git/x.git":               "/srv/git/x.git",
 	} {
@@ -407,6 +410,13 @@ func TestCredentials(t *testing.T) {
 	}
 	if got := credentialSecrets("/srv/git/x.git"); got != nil {
 		t.Errorf("no userinfo, no secret: %q", got)
+	}
+	// Masking the user "git" would mask every "git" in the output.
+	if got := credentialSecrets("ssh://git@forge/x.git"); got != nil {
+		t.Errorf("an ssh user name is no secret: %q", got)
+	}
+	if got := credentialSecrets("ssh://git:pw@forge/x.git"); strings.Join(got, " ") != "ssh://git:pw@forge/x.git git:pw pw pw" {
+		t.Errorf("credentialSecrets of an ssh URL with a password: %q", got)
 	}
 	o := validOptions()
 	o.Repo = "https://u:pw@forge/x.git"

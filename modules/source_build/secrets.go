@@ -16,16 +16,29 @@ import (
 
 const redactedValue = "(redacted)"
 
-// redactURL strips the userinfo from a URL. Anything else comes back as it
-// is (host:path, a local path).
+// redactURL strips the userinfo from a URL, except an ssh URL's user name,
+// which is a login and not a credential (ssh authenticates with keys; the
+// "git@" of ssh://git@forge.lan/x.git is in nearly every forge's URLs, and
+// masking it would mask every "git" in the output). Anything else comes
+// back as it is (host:path, a local path).
 func redactURL(repo string) string {
 	u, err := url.Parse(repo)
 	if err != nil || u.User == nil || u.Scheme == "" {
 		return repo
 	}
+	if sshSchemes[strings.ToLower(u.Scheme)] {
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			return repo
+		}
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
 	u.User = nil
 	return u.String()
 }
+
+// sshSchemes are the URL schemes git reaches over ssh.
+var sshSchemes = map[string]bool{"ssh": true, "git+ssh": true, "ssh+git": true}
 
 // splitCredential moves the userinfo out of o.Repo into o.repoWithAuth.
 func (o *Options) splitCredential() {

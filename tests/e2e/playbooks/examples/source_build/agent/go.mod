@@ -1,0 +1,3 @@
+module forge.lan/tools/agent
+
+go 1.22

@@ -1,0 +1,3 @@
+module github.com/traefik/traefik/v3
+
+go 1.22
