@@ -6,8 +6,8 @@
 # file: a host's /var/lib/dpkg/status, or an empty file for the whole
 # closure). apt-get download fetches them through the controller's apt,
 # which checks each .deb against Debian's signed Release; then
-# dpkg-scanpackages writes the Packages index. Prints "changed" when it
-# added a package. Concurrent builds of one REPO_DIR are serialised.
+# dpkg-scanpackages writes the Packages index, and REPO_DIR.tar holds both
+# (what the hosts get). Prints "changed" when it added a package. Concurrent builds of one REPO_DIR are serialised.
 set -euo pipefail
 repo=$1 baseline=$2
 shift 2
@@ -52,8 +52,13 @@ if ((${#missing[@]})); then
 	done
 	added=1
 fi
-if ((added)) || [[ ! -f Packages ]]; then
+tarball="$repo.tar"
+if ((added)) || [[ ! -f Packages ]] || [[ ! -f "$tarball" ]]; then
 	dpkg-scanpackages --multiversion . /dev/null 2>/dev/null >Packages.tmp
 	mv Packages.tmp Packages
+	# One file to carry to the hosts (a copy per .deb is slow); the same
+	# content gives the same bytes, so an unchanged repository is not sent.
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$tarball.tmp" -- *.deb Packages
+	mv "$tarball.tmp" "$tarball"
 	echo changed
 fi
