@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chezlepro/sovereign/internal/metrics/promtooltest"
 )
@@ -158,5 +159,30 @@ func TestModuleMetricsDirMissingRefusedFirst(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Error("metrics_dir was created")
+	}
+}
+
+func TestCountersAcrossRuns(t *testing.T) {
+	c := &config{name: "webapp", strategy: "socket"}
+	// The previous run was killed mid-flip (pending), after one deploy.
+	prev := &State{Name: "webapp", Active: Green, Pending: &Pending{Action: "flip", From: Blue, To: Green},
+		Counters: &Counters{Changes: 1}}
+	p := &plan{action: "rollback", current: Green, target: Blue}
+	pending := withPending(prev, c, p, time.Now())
+	st := nextState(prev, c, p, outcome{ok: false, gateFailed: true, activeNow: Green}, 20)
+	want := Counters{Changes: 3, Failures: 2, GateFailures: 1, Rollbacks: 1}
+	if *st.Counters != want {
+		t.Errorf("counters %+v, want %+v (deploy, the interrupted flip, this failed rollback)", *st.Counters, want)
+	}
+	if *pending.Counters != (Counters{Changes: 2, Failures: 1}) {
+		t.Errorf("while pending: %+v, want the interrupted flip counted", *pending.Counters)
+	}
+	if *prev.Counters != (Counters{Changes: 1}) {
+		t.Errorf("the previous state's counters were changed: %+v", *prev.Counters)
+	}
+	// A run that changes no colour counts nothing.
+	again := nextState(st, c, &plan{action: "converge", current: Green, target: Green}, outcome{ok: true, activeNow: Green}, 20)
+	if *again.Counters != want {
+		t.Errorf("converge changed the counters: %+v", *again.Counters)
 	}
 }
