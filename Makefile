@@ -18,7 +18,7 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 # -buildid= and -trimpath make the bytes depend only on the sources.
 LDFLAGS   := -s -w -buildid=
 
-.PHONY: all build sizes collection test lint unit fuzz build-check docs-check e2e package-check lab-selftest bench \
+.PHONY: all build sizes collection test lint unit fuzz build-check docs-check e2e package-check lab-selftest bench rules-check \
         demo test-vm test-traefik vm-image lab-up lab-down vendor clean help
 
 all: build
@@ -26,6 +26,7 @@ all: build
 help:
 	@echo "make build        compile every module for $(PLATFORMS) (offline, from vendor/)"
 	@echo "make test         lint, unit and golden tests, fuzzing (short), docs, packaging, end-to-end on the lab"
+	@echo "make rules-check  the monitoring alert rules, checked and unit-tested with promtool"
 	@echo "make fuzz         Go fuzz targets of FUZZ_PKGS, FUZZTIME each (FUZZTIME=5m make fuzz for longer)"
 	@echo "make bench        benchmarks (bench: lines)"
 	@echo "make collection   build the installable tarball under .build/"
@@ -57,7 +58,7 @@ $(TARBALL): $(BINARIES) galaxy.yml meta/runtime.yml $(shell find plugins roles p
 	ansible-galaxy collection build --force --output-path .build .
 	@ls -l $(TARBALL)
 
-test: lint unit fuzz build build-check docs-check package-check lab-selftest e2e
+test: lint unit rules-check fuzz build build-check docs-check package-check lab-selftest e2e
 
 lint:
 	tests/lint.sh
@@ -75,9 +76,15 @@ fuzz:
 	  done; \
 	done
 
+# PROMTOOL: Prometheus' own linter checks every rendered metrics file
+# (extracted from Debian's prometheus package, never installed here).
 unit:
-	go test -count=1 ./...
+	PROMTOOL="$$(tests/monitoring/promtool.sh)" go test -count=1 ./...
 	cd demo/webapp && go test -count=1 ./...
+
+# The monitoring role's alert rules, checked and unit-tested with promtool.
+rules-check:
+	tests/monitoring/check.sh
 
 build-check: build
 	tests/build_check.sh

@@ -15,11 +15,16 @@
 #      the play stops before h3; traffic stays on v2;
 #   7. rolls back (rollback.yml): both hosts return to v1 on blue, under load;
 #   8. reports the status (status.yml).
-# Prints a summary: each step, what changed, how long it took, and the
-# requests served and failed during each flip. Exits non-zero when a step
+# Before step 1, monitoring.yml puts Prometheus and Alertmanager on h1 and
+# node_exporter everywhere, from Debian's packages carried by the
+# controller (local_apt: the lab has no route out); after each deploy and
+# the rollback, the demo reads what Prometheus scraped from the modules.
+# Prints a summary: each step, what changed, how long it took, the
+# requests served and failed during each flip, and the metric values
+# Prometheus holds after each flip. Exits non-zero when a step
 # does not end as expected or any request failed.
 #
-#   tests/demo.sh            (make demo)       KEEP_LAB=1 keeps the lab up
+#   tests/demo.sh            (make demo)       KEEP_LAB=1 keeps the lab up; DEMO_LAB=NAME names it
 #
 # Needs: root, Debian 12, Go at /usr/local/go, the modules built (make build).
 # Installs what else is missing (ansible-core, git, openssh-client) with apt.
@@ -28,7 +33,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-LAB=demo
+LAB="${DEMO_LAB:-demo}" # another name lets two demos run side by side
 LAB_SH="$REPO_ROOT/tests/lab/lab.sh"
 KEEP_LAB="${KEEP_LAB:-0}"
 WORK="$REPO_ROOT/.build/demo"
@@ -138,23 +143,40 @@ load_stop() {
 LOADS=()
 FAILED_STEP=""
 
+# metrics_snapshot NAME: what Prometheus (h1) scraped from the modules after
+# a step, and the alerts Alertmanager holds, kept as WORK/metrics-NAME.json.
+METRICS=()
+metrics_snapshot() {
+	sleep 3 # a scrape and an evaluation (1 s each) and the alert's notification
+	"$LAB_SH" ssh --name "$LAB" h1 "curl -sf -G http://127.0.0.1:9090/api/v1/query --data-urlencode 'query={__name__=~\"chezlepro_bluegreen_.*\",service=\"webapp\"}'; echo; curl -sf http://127.0.0.1:9093/api/v2/alerts" \
+		>"$WORK/metrics-$1.json" || echo "demo: could not read Prometheus after $1" >&2
+	METRICS+=("$n|$1")
+}
+
 main_steps() {
+	run_step "monitoring.yml: Prometheus+Alertmanager on h1, node_exporter" 0 "$WORK/00-monitoring.log" \
+		playbooks/monitoring.yml -e sovereign_offline_packages=true -e "local_apt_repo_dir=$REPO_ROOT/.build/local-apt" \
+		-e monitoring_address_var=lab_address -e monitoring_scrape_interval=1s -e monitoring_evaluation_interval=1s || return 1
 	run_step "upstream: demo/webapp v1 v2 v3 -> h1:/srv/upstream/webapp.git" 0 "$WORK/01-upstream.log" \
 		tests/e2e/playbooks/pipeline/upstream.yml || return 1
 	run_step "mirror.yml: forge_mirror into h1:/srv/git/webapp.git" 0 "$WORK/02-mirror.log" playbooks/mirror.yml || return 1
 	run_step "build.yml v1 on h1, network cut, fetched" 0 "$WORK/03-build-v1.log" playbooks/build.yml -e webapp_version=v1 || return 1
 	run_step "deploy.yml v1: stage + flip (first deploy)" 0 "$WORK/04-deploy-v1.log" playbooks/deploy.yml -e webapp_version=v1 || return 1
+	metrics_snapshot "deploy v1"
 	run_step "build.yml v2" 0 "$WORK/05-build-v2.log" playbooks/build.yml -e webapp_version=v2 || return 1
 	load_start
 	run_step "deploy.yml v2 under load: flip to green" 0 "$WORK/06-deploy-v2.log" playbooks/deploy.yml -e webapp_version=v2 || return 1
 	load_stop "deploy v2"
+	metrics_snapshot "deploy v2"
 	run_step "build.yml v3 (its /healthz answers 500)" 0 "$WORK/07-build-v3.log" playbooks/build.yml -e webapp_version=v3 || return 1
 	load_start
 	run_step "deploy.yml v3 under load: gate fails on h2" 2 "$WORK/08-deploy-v3.log" playbooks/deploy.yml -e webapp_version=v3 || return 1
 	load_stop "deploy v3"
+	metrics_snapshot "deploy v3"
 	load_start
 	run_step "rollback.yml under load" 0 "$WORK/09-rollback.log" playbooks/rollback.yml || return 1
 	load_stop "rollback"
+	metrics_snapshot "rollback"
 	run_step "status.yml (changes nothing)" 0 "$WORK/10-status.log" playbooks/status.yml || return 1
 }
 
@@ -173,6 +195,10 @@ if [ -z "$FAILED_STEP" ]; then
 	# v3 failed its gate: steered, it must not have answered a single request.
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(any(k.startswith("v3") for t in r["targets"] for k in t["served"]))' \
 		"$WORK/load-deploy v3.json" || problems+=("v3 answered requests while its gate ran (the flip was not steered)")
+	# The alert rides the module's metrics: v3's failed gate raises it, the rollback resolves it.
+	firing='import json,sys; l=open(sys.argv[1]).read().split("\n"); sys.exit(not any(a["labels"]["alertname"] == "BlueGreenFlipFailed" and a["status"]["state"] == "active" for a in json.loads(l[1] or "[]")))'
+	python3 -c "$firing" "$WORK/metrics-deploy v3.json" || problems+=("Alertmanager had no BlueGreenFlipFailed alert after v3's failed gate")
+	! python3 -c "$firing" "$WORK/metrics-rollback.json" || problems+=("BlueGreenFlipFailed still fired after the rollback")
 	[ "$(grep -c 'webapp: active blue (v1), previous green' "$WORK/10-status.log")" -eq 2 ] ||
 		problems+=("status after the rollback does not show v1 active on blue on both app hosts")
 fi
@@ -212,6 +238,42 @@ summary="$WORK/summary.txt"
 		total_failed=$((total_failed + f))
 	done
 	printf '\ntotal during the flips: %d requests, %d failed\n' "$total_sent" "$total_failed"
+	printf '\nwhat Prometheus (h1) scraped from bluegreen_unit after each flip, and the alerts in Alertmanager:\n'
+	for m in "${METRICS[@]}"; do
+		IFS='|' read -r num name <<<"$m"
+		python3 - "$WORK/metrics-$name.json" "$num" "$name" <<-'EOF' || problems+=("no metrics from Prometheus after $name")
+			import json, sys
+			lines = open(sys.argv[1]).read().split("\n")
+			series = json.loads(lines[0])["data"]["result"]
+			alerts = json.loads(lines[1]) if len(lines) > 1 and lines[1].strip() else []
+			print("  step %s, %s:" % (sys.argv[2], sys.argv[3]))
+			hosts = {}
+			for s in series:
+			    m = s["metric"]
+			    hosts.setdefault(m["instance"], []).append((m, s["value"][1]))
+			if not hosts:
+			    sys.exit(1)
+			for host, ss in sorted(hosts.items()):
+			    v = {}
+			    for m, val in ss:
+			        n = m["__name__"].replace("chezlepro_bluegreen_", "")
+			        if n == "active_colour" and val == "1":
+			            v["active"] = m["colour"]
+			        elif n.startswith("last_change_"):
+			            v[n] = (m["action"], m["to"], val)
+			        elif n.endswith("_total"):
+			            v[n] = val
+			    last = v.get("last_change_success", ("?", "?", "?"))
+			    print("    %s: active_colour=%s  last_change{action=%s,to=%s} success=%s duration=%.2fs  changes_total=%s change_failures_total=%s gate_failures_total=%s rollbacks_total=%s" % (
+			        host, v.get("active", "none"), last[0], last[1], last[2], float(v.get("last_change_duration_seconds", ("", "", "0"))[2]),
+			        v.get("changes_total"), v.get("change_failures_total"), v.get("gate_failures_total"), v.get("rollbacks_total")))
+			firing = [a for a in alerts if a["status"]["state"] == "active"]
+			for a in firing:
+			    print("    alert %s firing: %s" % (a["labels"]["alertname"], a["annotations"].get("summary", "")))
+			if not firing:
+			    print("    no alert firing")
+		EOF
+	done
 	printf 'the flips steer the port: a colour gets no request before its gate passes (v3 served none above).\n'
 	printf 'demo run: %d s; logs in %s\n' "$(($(date +%s) - t_all))" "${WORK#"$REPO_ROOT"/}"
 	[ "$total_failed" -eq 0 ] || problems+=("$total_failed requests failed during the flips")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chezlepro/sovereign/internal/ansible"
 	"github.com/chezlepro/sovereign/internal/lock"
+	"github.com/chezlepro/sovereign/internal/metrics"
 )
 
 func module() ansible.Module[Options] {
@@ -31,6 +32,10 @@ func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	mt, err := metrics.Resolve(opts.MetricsDir, metricsDefault)
+	if err != nil {
+		return nil, err
+	}
 	if err := observeSource(s); err != nil {
 		return nil, err
 	}
@@ -39,8 +44,11 @@ func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
 		return nil, err
 	}
 	p := makePlan(s, o)
-	if actx.CheckMode || !p.changed() {
+	if actx.CheckMode {
 		return result(actx, s, o, &p, nil), nil
+	}
+	if !p.changed() {
+		return published(actx, mt, s, result(actx, s, o, &p, nil)), nil
 	}
 
 	// A real run with work to do: take the lock (which lives under root, so
@@ -64,12 +72,27 @@ func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
 	o, p = locked, makePlan(s, locked)
 	if !p.changed() {
 		// Another run did the work while this one waited for the lock.
-		return result(actx, s, o, &p, before), nil
+		return published(actx, mt, s, result(actx, s, o, &p, before)), nil
 	}
 	p.MkdirRoot = created
 	out, err := apply(ctx, s, o, &p)
 	out.Changed = out.Changed || created
-	return result(actx, s, o, &p, out), err
+	return published(actx, mt, s, result(actx, s, o, &p, out)), err
+}
+
+// metricsDefault is where metrics go when metrics_dir is not given, if it
+// exists; tests point it elsewhere.
+var metricsDefault = metrics.DefaultDir
+
+// published writes root's metrics after a real run and names the file in
+// the result.
+func published(actx *ansible.Context, mt metrics.Target, s *spec, res *ansible.Result) *ansible.Result {
+	file, err := publishMetrics(mt, s)
+	if err != nil {
+		actx.Warn("metrics of " + s.Root + " not written: " + err.Error())
+	}
+	res.Values["metrics_file"] = file
+	return res
 }
 
 // result builds the task result; out is nil in check mode and for a no-op.
@@ -96,6 +119,7 @@ func result(actx *ansible.Context, s *spec, o *observed, p *plan, out *outcome) 
 		"removed":          orEmpty(p.Prune),
 		"cleaned":          orEmpty(p.Clean),
 		"changes":          orEmpty(changes),
+		"metrics_file":     "",
 	}
 	res := &ansible.Result{Changed: p.changed(), Values: v}
 	if out != nil {

@@ -41,6 +41,7 @@ type Options struct {
 	CAPath        string   `ansible:"ca_path" type:"path"`
 	Reverify      bool     `ansible:"reverify" default:"false"`
 	LockTimeout   int      `ansible:"lock_timeout" default:"60"`
+	MetricsDir    string   `ansible:"metrics_dir" type:"path"`
 }
 
 var (

@@ -9,8 +9,8 @@ import (
 
 // The definition is what the units are rendered from: every option but the
 // service's name, what this run is asked to do (state, active, action) and
-// how it runs (lock_timeout, journal_lines, history_size). It is recorded
-// in the state file at every apply, so that a rollback, a flip or a start
+// how it runs (lock_timeout, journal_lines, history_size, metrics_dir). It
+// is recorded in the state file at every apply, so that a rollback, a flip or a start
 // given only the name runs exactly what was deployed, as the same user,
 // instead of a definition re-typed from memory.
 
@@ -19,7 +19,7 @@ import (
 func definitionOf(o *Options) (json.RawMessage, error) {
 	d := *o
 	d.Name, d.State, d.Active, d.Action = "", "", "", ""
-	d.LockTimeout, d.JournalLines, d.HistorySize = 0, 0, 0
+	d.LockTimeout, d.JournalLines, d.HistorySize, d.MetricsDir = 0, 0, 0, ""
 	b, err := json.Marshal(d)
 	if err != nil {
 		return nil, fmt.Errorf("record the definition: %w", err)
@@ -67,7 +67,7 @@ func effectiveOptions(o *Options, recorded json.RawMessage) (*Options, error) {
 			return nil, fmt.Errorf("the definition recorded in the state file does not parse (give the whole definition): %w", err)
 		}
 		d.Name, d.State, d.Active, d.Action = o.Name, o.State, o.Active, o.Action
-		d.LockTimeout, d.JournalLines, d.HistorySize = o.LockTimeout, o.JournalLines, o.HistorySize
+		d.LockTimeout, d.JournalLines, d.HistorySize, d.MetricsDir = o.LockTimeout, o.JournalLines, o.HistorySize, o.MetricsDir
 		return &d, nil
 	}
 	if len(o.Command) == 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/chezlepro/sovereign/internal/ansible"
 	"github.com/chezlepro/sovereign/internal/health"
 	"github.com/chezlepro/sovereign/internal/lock"
+	"github.com/chezlepro/sovereign/internal/metrics"
 	"github.com/chezlepro/sovereign/internal/reuseport"
 	"github.com/chezlepro/sovereign/internal/systemd"
 )
@@ -33,6 +34,9 @@ type env struct {
 	steer     steerer
 	now       func() time.Time
 	sleep     func(ctx context.Context, d time.Duration) error
+	// metricsDir is where metrics go when metrics_dir is not given, if it
+	// exists.
+	metricsDir string
 }
 
 func realEnv() env {
@@ -48,6 +52,7 @@ func realEnv() env {
 		steer:       kernelSteerer{proc: reuseport.Proc{Root: "/proc"}},
 		now:         time.Now,
 		sleep:       sleepCtx,
+		metricsDir:  metrics.DefaultDir,
 	}
 }
 
@@ -116,6 +121,10 @@ func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid options, nothing was changed: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	mt, err := metrics.Resolve(o.MetricsDir, e.metricsDir)
+	if err != nil {
+		return nil, fmt.Errorf("invalid options, nothing was changed: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), budget(c))
 	defer cancel()
 	mgr, err := e.connect(ctx)
@@ -132,8 +141,11 @@ func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if actx.CheckMode || c.state == "query" || !(p.changes() || p.writeState) {
-		return report(actx, e, c, obs, p, nil, nil), nil
+	if actx.CheckMode || c.state == "query" {
+		return report(actx, e, c, obs, p, nil, nil, obs.units), nil
+	}
+	if !(p.changes() || p.writeState) {
+		return publish(actx, e, c, mt, obs.state, obs.units, report(actx, e, c, obs, p, nil, nil, obs.units)), nil
 	}
 
 	// Work to do: take the service's lock, then look and plan again, since
@@ -154,7 +166,7 @@ func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
 		return nil, err
 	}
 	if !(p.changes() || p.writeState) {
-		return report(actx, e, c, obs, p, nil, nil), nil
+		return publish(actx, e, c, mt, obs.state, obs.units, report(actx, e, c, obs, p, nil, nil, obs.units)), nil
 	}
 	if c.state == "present" && p.records() {
 		if err := writeState(statePath(e.stateDir, c.name), withPending(obs.state, c, p, e.now())); err != nil {
@@ -165,7 +177,8 @@ func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
 	var st *State
 	if c.state == "present" {
 		oc := outcome{ok: a.err == nil, started: a.startedAt, duration: time.Duration(a.timings["total"]) * time.Millisecond,
-			targetSHA: obs.binSHA[p.target], targetRun: a.targetRun, activeNow: p.target, previousTo: p.previous}
+			targetSHA: obs.binSHA[p.target], targetRun: a.targetRun, activeNow: p.target, previousTo: p.previous,
+			gateFailed: a.failed != nil && a.failed.kind == stepGate}
 		if a.err != nil {
 			oc.reason = a.err.Error()
 			oc.activeNow, oc.previousTo = p.current, ""
@@ -179,7 +192,8 @@ func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
 			}
 		}
 	}
-	res := report(actx, e, c, obs, p, a, st)
+	statuses := freshStatuses(e, obs)
+	res := publish(actx, e, c, mt, st, statuses, report(actx, e, c, obs, p, a, st, statuses))
 	if a.err != nil {
 		return res, failure(c, p, a)
 	}
@@ -232,9 +246,62 @@ func held(a *applied) bool {
 	return false
 }
 
+// publish writes the service's metrics after a real run (st is the state
+// the run leaves; nil when there is none) or removes them with the service,
+// and says where in the result. The run's change stands whatever happens
+// here: a failed write is a warning.
+func publish(actx *ansible.Context, e env, c *config, mt metrics.Target, st *State, statuses map[string]systemd.UnitStatus, res *ansible.Result) *ansible.Result {
+	res.Values["metrics_file"] = ""
+	file, err := metrics.FileName("bluegreen_unit", c.name)
+	if mt.Dir == "" || err != nil {
+		return res
+	}
+	if c.state == "absent" || st == nil {
+		if err := metrics.Remove(mt, file); err != nil {
+			actx.Warn(err.Error())
+		}
+		return res
+	}
+	up := map[Colour]bool{}
+	for _, col := range colours {
+		up[col] = running(statuses[serviceUnit(c.name, col)])
+	}
+	b, err := renderMetrics(st, up, c.keepWarm)
+	if err == nil {
+		_, err = metrics.Publish(mt, file, b)
+	}
+	if err != nil {
+		actx.Warn(fmt.Sprintf("metrics of %s not written: %v", c.name, err))
+		return res
+	}
+	res.Values["metrics_file"] = filepath.Join(mt.Dir, file)
+	return res
+}
+
+// freshStatuses reads the units again after a run, so the result and the
+// metrics show where they ended up; obs's statuses when systemd does not
+// answer.
+func freshStatuses(e env, obs *observed) map[string]systemd.UnitStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mgr, err := e.connect(ctx)
+	if err != nil {
+		return obs.units
+	}
+	defer mgr.Close()
+	fresh := map[string]systemd.UnitStatus{}
+	for n := range obs.units {
+		if s, err := mgr.Status(ctx, n); err == nil {
+			fresh[n] = s
+		}
+	}
+	return fresh
+}
+
 // report builds the result. a is nil when nothing was applied (check mode,
-// query, or nothing to do); st is the state written by a real run.
-func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *applied, st *State) *ansible.Result {
+// query, or nothing to do); st is the state written by a real run;
+// statuses are the units as they ended up.
+func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *applied, st *State, statuses map[string]systemd.UnitStatus) *ansible.Result {
 	for _, w := range p.warnings {
 		actx.Warn(w)
 	}
@@ -260,7 +327,6 @@ func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *
 		"gate":       nil,
 		"timings_ms": map[string]int64{},
 	}
-	statuses := obs.units
 	if a != nil {
 		steps = a.done
 		v["timings_ms"] = a.timings
@@ -284,19 +350,6 @@ func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *
 			if a.journal == nil {
 				v["journal"] = []string{}
 			}
-		}
-		// Read the units again: the result shows where they ended up.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if mgr, err := e.connect(ctx); err == nil {
-			fresh := map[string]systemd.UnitStatus{}
-			for n := range obs.units {
-				if s, err := mgr.Status(ctx, n); err == nil {
-					fresh[n] = s
-				}
-			}
-			mgr.Close()
-			statuses = fresh
 		}
 	}
 	if steps == nil {

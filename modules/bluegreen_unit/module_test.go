@@ -60,6 +60,7 @@ func newHarness(t *testing.T) *harness {
 		steer:       &fakeSteerer{fake: h.fake},
 		now:         time.Now,
 		sleep:       func(context.Context, time.Duration) error { return nil },
+		metricsDir:  filepath.Join(root, "textfile"), // absent: no metrics unless a test makes it
 	}
 	return h
 }

@@ -52,6 +52,7 @@ type Options struct {
 	LockTimeout      float64 `ansible:"lock_timeout" default:"60"`
 	HistorySize      int     `ansible:"history_size" default:"20"`
 	JournalLines     int     `ansible:"journal_lines" default:"30"`
+	MetricsDir       string  `ansible:"metrics_dir" type:"path"`
 }
 
 // Hardening holds the sandboxing written into both colours' units. Every

@@ -35,6 +35,8 @@ type State struct {
 	Pending *Pending `json:"pending,omitempty"`
 	// Definition is the definition of the last apply (definition.go).
 	Definition json.RawMessage `json:"definition,omitempty"`
+	// Counters outlive the bounded history (metrics.go).
+	Counters *Counters `json:"counters,omitempty"`
 }
 
 // ColourRecord says what a colour ran.
@@ -123,6 +125,8 @@ func recordInterrupted(s, prev *State, current Colour) {
 		Reason:  fmt.Sprintf("the run was killed before it recorded its outcome; %s was found active", orNone(current)),
 		Colours: map[Colour]ColourRecord{},
 	})
+	s.Counters = counted(s.Counters)
+	s.Counters.count(pd.Action, false, false)
 	if current == pd.To && pd.To != prev.Active {
 		s.Previous = pd.From
 	}
@@ -156,6 +160,7 @@ type outcome struct {
 	targetRun  bool // the target colour was (re)started by this run
 	activeNow  Colour
 	previousTo Colour
+	gateFailed bool // the health gate stopped it
 }
 
 // nextState is the state after a run of p. It is pure.
@@ -168,6 +173,7 @@ func nextState(prev *State, c *config, p *plan, o outcome, historySize int) *Sta
 		}
 		s.History = append(s.History, prev.History...)
 		s.Definition = prev.Definition
+		s.Counters = prev.Counters
 		recordInterrupted(s, prev, p.current)
 	}
 	if c.definition != nil {
@@ -198,9 +204,21 @@ func nextState(prev *State, c *config, p *plan, o outcome, historySize int) *Sta
 			e.Colours[k] = v
 		}
 		s.History = append(s.History, e)
+		s.Counters = counted(s.Counters)
+		s.Counters.count(p.action, o.ok, o.gateFailed)
 	}
 	if len(s.History) > historySize {
 		s.History = s.History[len(s.History)-historySize:]
 	}
 	return s
+}
+
+// counted is a copy of k to count into (nil: none counted yet), so that a
+// state is never changed through another that shares its counters.
+func counted(k *Counters) *Counters {
+	if k == nil {
+		return &Counters{}
+	}
+	cp := *k
+	return &cp
 }

@@ -222,6 +222,12 @@ func install(o *Options, st store, obs *observed, tmp, final string, m *manifest
 	if out.previous != "" && out.previous != m.Sha256 {
 		out.warnings = append(out.warnings, fmt.Sprintf("not reproducible: the rebuild gave sha256 %s, the previous build %s", m.Sha256, out.previous))
 	}
+	if out.previous != "" {
+		c := rebuildCheck{Time: m.BuildTime, Previous: out.previous, Sha256: m.Sha256, Reproducible: out.previous == m.Sha256}
+		if err := st.recordRebuild(m.Key, c); err != nil {
+			out.warnings = append(out.warnings, "the rebuild's outcome was not recorded for the metrics: "+err.Error())
+		}
+	}
 	return nil
 }
 

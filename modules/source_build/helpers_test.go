@@ -20,6 +20,9 @@ import (
 // rebase --exec sets GIT_DIR): the tests' own git commands would otherwise
 // commit, tag and re-init in the repository running them.
 func TestMain(m *testing.M) {
+	// Never this machine's node_exporter directory: a test that wants
+	// metrics gives metrics_dir.
+	metricsDefault = "/nonexistent/chezlepro-test-metrics"
 	for k := range gitRepoVars {
 		os.Unsetenv(k)
 	}

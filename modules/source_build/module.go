@@ -13,6 +13,7 @@ import (
 
 	"github.com/chezlepro/sovereign/internal/ansible"
 	"github.com/chezlepro/sovereign/internal/lock"
+	"github.com/chezlepro/sovereign/internal/metrics"
 )
 
 func module() ansible.Module[Options] {
@@ -47,6 +48,10 @@ func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 		actx.Hide(s)
 	}
 	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	mt, err := metrics.Resolve(o.MetricsDir, metricsDefault)
+	if err != nil {
 		return nil, err
 	}
 	// Still before anything is created: what the paths are on this host.
@@ -102,11 +107,21 @@ func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 		return out.result(actx, start, out.err), out.err
 	}
 	err = apply(ctx, g, o, obs, p, st, rc, out)
+	file, merr := out.publishMetrics(mt)
+	if merr != nil {
+		out.warnings = append(out.warnings, "metrics of "+o.Name+" not written: "+merr.Error())
+	}
 	for _, w := range out.warnings {
 		actx.Warn(w)
 	}
-	return out.result(actx, start, err), err
+	res := out.result(actx, start, err)
+	res.Values["metrics_file"] = file
+	return res, err
 }
+
+// metricsDefault is where metrics go when metrics_dir is not given, if it
+// exists; tests point it elsewhere.
+var metricsDefault = metrics.DefaultDir
 
 // apply carries the plan out: clone or fetch, verify, check out, build.
 func apply(ctx context.Context, g *git, o *Options, obs *observed, p plan, st store, rc recipe, out *outcome) error {
@@ -277,7 +292,8 @@ func (out *outcome) result(actx *ansible.Context, start time.Time, err error) *a
 			"clone": p.Init, "set_origin": p.SetOrigin, "fetch": p.Fetch,
 			"checkout": p.Checkout, "discard": p.Discard, "build": p.Build,
 		},
-		"duration_ms": time.Since(start).Milliseconds(),
+		"duration_ms":  time.Since(start).Milliseconds(),
+		"metrics_file": "",
 	}
 	if obs != nil {
 		r := obs.Resolved

@@ -49,6 +49,8 @@ type Options struct {
 	Keep        int  `ansible:"keep" default:"5"`
 	Rebuild     bool `ansible:"rebuild" default:"false"`
 	LockTimeout int  `ansible:"lock_timeout" default:"600"`
+
+	MetricsDir string `ansible:"metrics_dir" type:"path"`
 }
 
 const defaultLdflags = "-s -w"
