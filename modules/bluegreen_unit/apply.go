@@ -122,9 +122,7 @@ func runStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s step,
 		// A /proc/sys file cannot be replaced by a rename: it is written in
 		// place, which is what sysctl(8) does.
 		if err := e.writeProc(e.procMigrate, []byte("1\n")); err != nil {
-			return fmt.Errorf("cannot set net.ipv4.tcp_migrate_req=1 (%w): where /proc/sys is read-only, as in a container, "+
-				"set it from outside (in the host's network namespace), or set reuseport_migrate: false to accept that "+
-				"connections still queued on the old colour's socket are reset when it stops", err)
+			return migrateError(err)
 		}
 		return nil
 	case stepReload:
@@ -257,4 +255,13 @@ func describeDown(st systemd.UnitStatus) string {
 		s += ", " + strings.Join(extra, ", ")
 	}
 	return s
+}
+
+// migrateError says why net.ipv4.tcp_migrate_req cannot be set and what to
+// do: the plan refuses with it when /proc/sys is read-only, and apply fails
+// with it should the write still fail.
+func migrateError(err error) error {
+	return fmt.Errorf("cannot set net.ipv4.tcp_migrate_req=1 (%w): where /proc/sys is read-only, as in a container, "+
+		"set it from outside (in the host's network namespace), or set reuseport_migrate: false to accept that "+
+		"connections still queued on the old colour's socket are reset when it stops", err)
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/chezlepro/sovereign/internal/ansible"
@@ -30,10 +31,13 @@ type env struct {
 	procMigrate string
 	// writeProc writes a /proc/sys file (in place: it cannot be renamed over).
 	writeProc func(path string, data []byte) error
-	prober    func(health.Check) health.Prober
-	steer     steerer
-	now       func() time.Time
-	sleep     func(ctx context.Context, d time.Duration) error
+	// procWritable says whether writeProc could write that file (nil: yes),
+	// so a read-only /proc/sys is refused at plan time, before anything.
+	procWritable func(path string) error
+	prober       func(health.Check) health.Prober
+	steer        steerer
+	now          func() time.Time
+	sleep        func(ctx context.Context, d time.Duration) error
 	// metricsDir is where metrics go when metrics_dir is not given, if it
 	// exists.
 	metricsDir string
@@ -48,11 +52,17 @@ func realEnv() env {
 		sysctlDir:   "/etc/sysctl.d",
 		procMigrate: "/proc/sys/net/ipv4/tcp_migrate_req",
 		writeProc:   func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) },
-		prober:      func(c health.Check) health.Prober { return c.Prober() },
-		steer:       kernelSteerer{proc: reuseport.Proc{Root: "/proc"}},
-		now:         time.Now,
-		sleep:       sleepCtx,
-		metricsDir:  metrics.DefaultDir,
+		procWritable: func(path string) error {
+			if err := syscall.Access(path, 2 /* W_OK */); err != nil {
+				return &os.PathError{Op: "access", Path: path, Err: err}
+			}
+			return nil
+		},
+		prober:     func(c health.Check) health.Prober { return c.Prober() },
+		steer:      kernelSteerer{proc: reuseport.Proc{Root: "/proc"}},
+		now:        time.Now,
+		sleep:      sleepCtx,
+		metricsDir: metrics.DefaultDir,
 	}
 }
 

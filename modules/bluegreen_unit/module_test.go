@@ -579,13 +579,40 @@ func TestModuleReuseportMigrate(t *testing.T) {
 		t.Fatalf("second run: %v", r["steps"])
 	}
 
-	// Where /proc/sys is read-only (a container), the run fails first,
-	// clearly, and writes nothing.
+	// Where /proc/sys is read-only (a container), the plan refuses, in check
+	// mode as in a real run, clearly, and writes nothing at all (no state
+	// file, no history entry, no unit).
+	h = newHarness(t)
+	h.env.procWritable = func(path string) error {
+		return &os.PathError{Op: "access", Path: path, Err: syscall.EROFS}
+	}
+	before := listFiles(t, h.root)
+	for _, mode := range []string{"check_mode", ""} {
+		var r result
+		if mode == "" {
+			r = h.run(a)
+		} else {
+			r = h.run(a, mode)
+		}
+		if !r.bool("failed") || !strings.Contains(r.str("msg"), "cannot set net.ipv4.tcp_migrate_req=1 (access "+h.env.procMigrate+": read-only file system): where /proc/sys is read-only") ||
+			!strings.Contains(r.str("msg"), "reuseport_migrate: false") {
+			t.Fatalf("%s: %v", mode, r.str("msg"))
+		}
+		if !reflect.DeepEqual(listFiles(t, h.root), before) || len(h.fake.Mutating()) != 0 || h.state() != nil {
+			t.Fatalf("%s: the refused run changed something: %q", mode, h.fake.Calls)
+		}
+	}
+	a["reuseport_migrate"] = false
+	h.mustOK(h.run(a))
+
+	// Should the write still fail (the check passed, the write did not),
+	// the run fails first, clearly, and writes nothing but the attempt.
+	a["reuseport_migrate"] = true
 	h = newHarness(t)
 	h.env.writeProc = func(string, []byte) error {
 		return &os.PathError{Op: "open", Path: "/proc/sys/net/ipv4/tcp_migrate_req", Err: syscall.EROFS}
 	}
-	before := listFiles(t, h.root)
+	before = listFiles(t, h.root)
 	r := h.run(a)
 	if st := h.state(); st == nil || st.History[0].Outcome != "failed" || st.Active != "" {
 		t.Fatalf("state after the failed deploy: %+v", st)

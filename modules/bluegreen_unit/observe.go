@@ -45,6 +45,9 @@ func observe(ctx context.Context, e env, mgr systemd.Manager, c *config) (*obser
 		default:
 			obs.migrate = strings.TrimSpace(string(b))
 		}
+		if c.migrate && obs.migrate != "" && obs.migrate != "1" && e.procWritable != nil {
+			obs.migrateUnwritable = e.procWritable(e.procMigrate)
+		}
 		if obs.sysctlConf, err = readFileObs(filepath.Join(e.sysctlDir, sysctlConfName)); err != nil {
 			return nil, err
 		}

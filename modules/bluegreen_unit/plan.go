@@ -47,6 +47,9 @@ type observed struct {
 	// none); sysctlConf is the module's sysctl.d file. Read for reuseport.
 	migrate    string
 	sysctlConf fileObs
+	// migrateUnwritable is why migrate cannot be written (nil: it can, or
+	// it need not be): read-only /proc/sys, as in a container.
+	migrateUnwritable error
 }
 
 type stepKind string
@@ -288,6 +291,9 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 			p.warnings = append(p.warnings, "this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): connections still queued on the old colour's socket are reset when it stops; strategy socket avoids that")
 		case "1":
 		default:
+			if obs.migrateUnwritable != nil {
+				return nil, migrateError(obs.migrateUnwritable)
+			}
 			p.steps = append(p.steps, step{kind: stepSysctl, reason: "migrate connections queued on a closing SO_REUSEPORT socket to the other colour"})
 		}
 		if obs.migrate != "" && (!obs.sysctlConf.exists || obs.sysctlConf.content != sysctlContent) {

@@ -1,15 +1,18 @@
 #!/bin/bash
 # Benchmark of chezlepro.sovereign.bluegreen_unit: the demo web app on lab
 # host h1 is flipped again and again while bgload, on lab host h2, loads it
-# over the lab network with two clients at once (a new connection per
-# request, and kept-alive connections retrying a GET once when the server
-# closed the idle connection). Strategies socket, reuseport and exclusive,
+# over the lab network with three clients at once (a new connection per
+# request; kept-alive connections retrying a GET once when the server
+# closed the idle connection, as browsers and Go's net/http do; and the
+# same kept-alive client that never retries). Strategies socket, reuseport and exclusive,
 # and the baseline a user would otherwise use - `systemctl restart` of one
 # unit - are measured in the same run, each with the same number of flips:
 #
-#   bench: flip strategy=S flips=N requests=R failed=F flip_ms_p50=P flip_ms_max=M
+#   bench: flip strategy=S flips=N requests=R failed=F flip_ms_p50=P flip_ms_max=M noretry_failed=X
 #
-# failed counts both clients together. A "bench: detail" line per strategy
+# requests and failed count the first two clients together; noretry_failed
+# is what the client that never retries lost, counted apart (out of
+# noretry_requests on the detail line). A "bench: detail" line per strategy
 # gives the request rate, the failures per client and class, and the
 # keep-alive retries. reuseport is measured with net.ipv4.tcp_migrate_req=1
 # (what the module sets) and, to show why it matters, again with 0
@@ -183,7 +186,7 @@ scenario() { # name strategy [extra JSON members for every module run]
 		;;
 	esac
 	# Warm up, then load while flipping.
-	on "$h2" "rm -f /root/bench/load.pid; nohup /root/bench/bgload -addr $h1:8080 -newconn 4 -keepalive 4 -pidfile /root/bench/load.pid >/root/bench/load.json 2>/root/bench/load.err </dev/null &"
+	on "$h2" "rm -f /root/bench/load.pid; nohup /root/bench/bgload -addr $h1:8080 -newconn 4 -keepalive 4 -noretry 2 -pidfile /root/bench/load.pid >/root/bench/load.json 2>/root/bench/load.err </dev/null &"
 	local i
 	for ((i = 0; i < 50; i++)); do on "$h2" 'test -s /root/bench/load.pid' && break; sleep 0.1; done
 	sleep 1
@@ -202,13 +205,16 @@ flips = [l.split() for l in open(flips_path) if l.strip()]
 ms = [int(e) - int(s) for _, s, e, _ in flips]
 bad = sum(1 for f in flips if f[3] != "0")
 load = json.load(open(load_path))
-print("bench: flip strategy=%s flips=%d requests=%d failed=%d flip_ms_p50=%d flip_ms_max=%d"
-      % (name, len(flips), load["requests"], load["failed"], statistics.median(ms), max(ms)))
+print("bench: flip strategy=%s flips=%d requests=%d failed=%d flip_ms_p50=%d flip_ms_max=%d noretry_failed=%d"
+      % (name, len(flips), load["requests"], load["failed"], statistics.median(ms), max(ms), load["noretry"]["failed"]))
 classes = ",".join("%s:%d" % kv for kv in sorted(load["failure_classes"].items())) or "none"
 print("bench: detail strategy=%s rps=%d newconn_requests=%d newconn_failed=%d keepalive_requests=%d keepalive_failed=%d"
       " keepalive_retries=%d keepalive_retries_ok=%d failure_classes=%s flips_failed=%d"
+      " noretry_requests=%d noretry_failed=%d noretry_failure_classes=%s"
       % (name, load["rps"], load["newconn"]["requests"], load["newconn"]["failed"], load["keepalive"]["requests"],
-         load["keepalive"]["failed"], load["keepalive_retries"], load["keepalive_retries_ok"], classes, bad))
+         load["keepalive"]["failed"], load["keepalive_retries"], load["keepalive_retries_ok"], classes, bad,
+         load["noretry"]["requests"], load["noretry"]["failed"],
+         ",".join("%s:%d" % kv for kv in sorted(load["noretry_failure_classes"].items())) or "none"))
 EOF
 	if awk '$4 != 0 {bad = 1} END {exit !bad}' "$work/$name-flips.txt"; then
 		echo "strategy $name: some flips failed: see $work/$name-flip-outputs.txt" >&2

@@ -6,7 +6,11 @@
 //   - keepalive: one kept-alive connection per worker; a GET that fails on a
 //     reused connection before any byte of the response arrived (the server
 //     closed it while idle) is retried once on a new connection, as common
-//     HTTP clients do for idempotent requests.
+//     HTTP clients do for idempotent requests;
+//   - noretry (-noretry N, none by default): the same kept-alive client
+//     without that retry, as a client that does not retry (or a request that
+//     is not idempotent) sees it. Its requests and failures are counted on
+//     their own keys, never in requests and failed.
 //
 // A request counts as failed when it (and its one retry) did not end with a
 // 200 response. Failures are classified and the first ones kept with their
@@ -47,9 +51,11 @@ type summary struct {
 	Failed      int64            `json:"failed"`
 	NewConn     clientStats      `json:"newconn"`
 	KeepAlive   clientStats      `json:"keepalive"`
+	NoRetry     clientStats      `json:"noretry"`
 	Retries     int64            `json:"keepalive_retries"`
 	RetriedOK   int64            `json:"keepalive_retries_ok"`
 	Classes     map[string]int64 `json:"failure_classes"`
+	NoRetryCls  map[string]int64 `json:"noretry_failure_classes"`
 	Failures    []failure        `json:"first_failures"`
 	RPS         float64          `json:"rps"`
 }
@@ -63,6 +69,7 @@ type recorder struct {
 	start     time.Time
 	mu        sync.Mutex
 	classes   map[string]int64
+	noretry   map[string]int64 // the noretry client's classes, apart
 	failures  []failure
 	keep      int
 	retries   atomic.Int64
@@ -73,7 +80,11 @@ func (r *recorder) fail(client string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := classify(err)
-	r.classes[c]++
+	if client == "noretry" {
+		r.noretry[c]++
+	} else {
+		r.classes[c]++
+	}
 	if len(r.failures) < r.keep {
 		r.failures = append(r.failures, failure{AtMS: time.Since(r.start).Milliseconds(), Client: client, Class: c, Error: err.Error()})
 	}
@@ -161,6 +172,7 @@ type options struct {
 	addr      string
 	newconn   int
 	keepalive int
+	noretry   int
 	timeout   time.Duration
 	keep      int
 }
@@ -170,6 +182,7 @@ func main() {
 	flag.StringVar(&o.addr, "addr", "", "host:port to load")
 	flag.IntVar(&o.newconn, "newconn", 4, "workers opening a new connection per request")
 	flag.IntVar(&o.keepalive, "keepalive", 4, "workers on kept-alive connections")
+	flag.IntVar(&o.noretry, "noretry", 0, "workers on kept-alive connections that never retry (counted apart)")
 	duration := flag.Duration("duration", 0, "stop after this long (0: at SIGTERM or SIGINT)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Second, "per request")
 	flag.IntVar(&o.keep, "keep-failures", 200, "failures kept with their time and error")
@@ -206,8 +219,8 @@ func main() {
 // run loads o.addr until stop is closed.
 func run(o options, stop <-chan struct{}) summary {
 	host := o.addr
-	rec := &recorder{start: time.Now(), classes: map[string]int64{}, keep: o.keep}
-	var nc, nf, kc, kf atomic.Int64
+	rec := &recorder{start: time.Now(), classes: map[string]int64{}, noretry: map[string]int64{}, keep: o.keep}
+	var nc, nf, kc, kf, rc, rf atomic.Int64
 	stopped := func() bool {
 		select {
 		case <-stop:
@@ -235,31 +248,35 @@ func run(o options, stop <-chan struct{}) summary {
 			}
 		}()
 	}
-	for i := 0; i < o.keepalive; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var k *conn
-			for !stopped() {
-				kc.Add(1)
-				var err error
-				k, err = keepAliveGet(k, host, o.addr, o.timeout, rec)
-				if err != nil {
-					kf.Add(1)
-					rec.fail("keepalive", err)
+	keepAliveWorkers := func(n int, client string, retry bool, count, failed *atomic.Int64) {
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var k *conn
+				for !stopped() {
+					count.Add(1)
+					var err error
+					k, err = keepAliveGet(k, host, o.addr, o.timeout, retry, rec)
+					if err != nil {
+						failed.Add(1)
+						rec.fail(client, err)
+					}
 				}
-			}
-			if k != nil {
-				k.c.Close()
-			}
-		}()
+				if k != nil {
+					k.c.Close()
+				}
+			}()
+		}
 	}
+	keepAliveWorkers(o.keepalive, "keepalive", true, &kc, &kf)
+	keepAliveWorkers(o.noretry, "noretry", false, &rc, &rf)
 	wg.Wait()
 	el := time.Since(rec.start)
 	s := summary{
 		Addr: o.addr, DurationMS: el.Milliseconds(), StartUnixMS: rec.start.UnixMilli(),
-		NewConn: clientStats{nc.Load(), nf.Load()}, KeepAlive: clientStats{kc.Load(), kf.Load()},
-		Retries: rec.retries.Load(), RetriedOK: rec.retriedOK.Load(), Classes: rec.classes, Failures: rec.failures,
+		NewConn: clientStats{nc.Load(), nf.Load()}, KeepAlive: clientStats{kc.Load(), kf.Load()}, NoRetry: clientStats{rc.Load(), rf.Load()},
+		Retries: rec.retries.Load(), RetriedOK: rec.retriedOK.Load(), Classes: rec.classes, NoRetryCls: rec.noretry, Failures: rec.failures,
 	}
 	s.Requests = s.NewConn.Requests + s.KeepAlive.Requests
 	s.Failed = s.NewConn.Failed + s.KeepAlive.Failed
@@ -269,8 +286,9 @@ func run(o options, stop <-chan struct{}) summary {
 }
 
 // keepAliveGet does one GET on k (dialling when k is nil) and returns the
-// connection to use next (nil when it was closed).
-func keepAliveGet(k *conn, host, addr string, timeout time.Duration, rec *recorder) (*conn, error) {
+// connection to use next (nil when it was closed). With retry, a GET that
+// failed on a reused connection before any response byte is sent again once.
+func keepAliveGet(k *conn, host, addr string, timeout time.Duration, retry bool, rec *recorder) (*conn, error) {
 	if k == nil {
 		var err error
 		if k, err = dial(addr, timeout); err != nil {
@@ -279,7 +297,7 @@ func keepAliveGet(k *conn, host, addr string, timeout time.Duration, rec *record
 	}
 	closeAfter, err := k.roundTrip(host, true, timeout)
 	var nr *errNoResponse
-	if err != nil && k.used > 0 && errors.As(err, &nr) {
+	if retry && err != nil && k.used > 0 && errors.As(err, &nr) {
 		// The server closed the idle connection under us: retry the GET once
 		// on a new connection.
 		rec.retries.Add(1)

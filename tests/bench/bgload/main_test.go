@@ -63,6 +63,13 @@ func TestKeepAliveRetriesOnAClosedIdleConnection(t *testing.T) {
 	if s.Failed != 0 || s.Retries == 0 || s.RetriedOK != s.Retries {
 		t.Fatalf("want retries that all succeed and no failure: %+v", s)
 	}
+	// The client that does not retry fails those requests, counted apart:
+	// the retrying clients still lose nothing.
+	s = runFor(options{addr: ln.Addr().String(), keepalive: 2, noretry: 2, timeout: time.Second, keep: 10}, 300*time.Millisecond)
+	if s.Failed != 0 || s.NoRetry.Requests == 0 || s.NoRetry.Failed == 0 || s.Requests != s.NewConn.Requests+s.KeepAlive.Requests ||
+		len(s.Classes) != 0 || s.NoRetryCls["eof"]+s.NoRetryCls["reset"] != s.NoRetry.Failed {
+		t.Fatalf("want noretry failures on their own keys only: %+v", s)
+	}
 }
 
 func TestFailuresAreClassified(t *testing.T) {

@@ -10,6 +10,11 @@
 // versions: more than one means both colours served for a while.
 // By default each request opens a new TCP connection, so every request
 // goes through the listening socket that the flip hands over.
+//
+// With -keepalive, Go's net/http (like browsers) sends a GET again on a new
+// connection when the server closed the kept-alive one while it was idle;
+// such a request succeeds. -noretry makes that request fail instead ("not
+// retried: ..."), which is what a client that does not retry sees.
 package main
 
 import (
@@ -21,6 +26,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/signal"
 	"regexp"
@@ -45,6 +51,7 @@ type config struct {
 	timeout     time.Duration
 	duration    time.Duration
 	keepAlive   bool
+	noRetry     bool
 	out         string
 }
 
@@ -85,6 +92,7 @@ type Report struct {
 	Concurrency int             `json:"concurrency"`
 	Rate        float64         `json:"rate_per_target"`
 	KeepAlive   bool            `json:"keepalive"`
+	NoRetry     bool            `json:"noretry"`
 	Targets     []*TargetReport `json:"targets"`
 	Sent        int64           `json:"sent"`
 	OK          int64           `json:"ok"`
@@ -131,6 +139,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "time limit of one request")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: at SIGTERM or SIGINT)")
 	fs.BoolVar(&c.keepAlive, "keepalive", false, "reuse connections instead of one new connection per request")
+	fs.BoolVar(&c.noRetry, "noretry", false, "with -keepalive: fail a request that net/http would send again on a new connection")
 	fs.StringVar(&c.out, "out", "", "write the JSON report here (default stdout)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -143,6 +152,8 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("-concurrency must be 1-1000")
 	case c.rate <= 0 || c.rate > 100000:
 		return c, errors.New("-rate must be above 0 and at most 100000")
+	case c.noRetry && !c.keepAlive:
+		return c, errors.New("-noretry needs -keepalive: a new connection per request is never retried")
 	}
 	return c, nil
 }
@@ -191,14 +202,14 @@ func run(ctx context.Context, c config) *Report {
 			go func() {
 				defer wg.Done()
 				for range tokens {
-					t.do(client, start)
+					t.do(client, start, c.noRetry)
 				}
 			}()
 		}
 	}
 	wg.Wait()
 	rep := &Report{Started: start.UTC().Format(time.RFC3339Nano), DurationMS: time.Since(start).Milliseconds(),
-		Concurrency: c.concurrency, Rate: c.rate, KeepAlive: c.keepAlive}
+		Concurrency: c.concurrency, Rate: c.rate, KeepAlive: c.keepAlive, NoRetry: c.noRetry}
 	for _, t := range ts {
 		t.rep.LatencyMS = percentiles(t.latencies)
 		rep.Targets = append(rep.Targets, &t.rep)
@@ -211,9 +222,9 @@ func run(ctx context.Context, c config) *Report {
 
 // do sends one request. Once sent, a request is always counted, also when
 // the generator is being stopped: a request cut short is a failure.
-func (t *target) do(client *http.Client, start time.Time) {
+func (t *target) do(client *http.Client, start time.Time, noRetry bool) {
 	t0 := time.Now()
-	served, errKind, detail := get(client, t.rep.URL)
+	served, errKind, detail := get(client, t.rep.URL, noRetry)
 	d := time.Since(t0)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -242,11 +253,32 @@ func (t *target) do(client *http.Client, start time.Time) {
 	t.last = served
 }
 
+// errNotRetried cancels a request that net/http was about to send again.
+var errNotRetried = errors.New("not retried: the server closed the kept-alive connection")
+
 // get returns "VERSION/COLOUR" of the answer, or the kind of failure and
-// its details.
-func get(client *http.Client, url string) (served, kind, detail string) {
-	resp, err := client.Get(url)
+// its details. With noRetry, a request that takes a second connection (the
+// transport retrying it) is cancelled and fails.
+func get(client *http.Client, url string, noRetry bool) (served, kind, detail string) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
+		return "", "bad request", err.Error()
+	}
+	if noRetry {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		conns := 0 // GotConn runs on the request's own round trip, one call at a time
+		req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+			if conns++; conns > 1 {
+				cancel(errNotRetried)
+			}
+		}}))
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if errors.Is(context.Cause(req.Context()), errNotRetried) {
+			return "", errNotRetried.Error(), err.Error()
+		}
 		return "", errorKind(err), err.Error()
 	}
 	defer resp.Body.Close()
