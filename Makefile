@@ -78,6 +78,7 @@ fuzz:
 unit:
 	go test -count=1 ./...
 	cd demo/webapp && go test -count=1 ./...
+	python3 -m unittest discover -s tests/offline_kit
 
 build-check: build
 	tests/build_check.sh
