@@ -19,7 +19,7 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 LDFLAGS   := -s -w -buildid=
 
 .PHONY: all build sizes collection test lint unit fuzz build-check docs-check e2e package-check lab-selftest bench rules-check \
-        demo test-vm test-traefik vm-image lab-up lab-down vendor clean help
+        demo test-vm test-traefik test-rebuild vm-image lab-up lab-down vendor clean help
 
 all: build
 
@@ -33,6 +33,7 @@ help:
 	@echo "make demo         boot the lab and run the pipeline on it"
 	@echo "make test-vm      create a real VM with libvirt, deploy and flip in it, delete it"
 	@echo "make test-traefik Traefik from its source to zero-loss flips through the playbooks, with bench lines"
+	@echo "make test-rebuild the offline kit: bundle, restore with no route out, rebuild to the same sha256, flip"
 	@echo "make vm-image     build (once) the offline Debian 12 base image of the VMs on this machine"
 	@echo "make lab-up       boot a 3-host lab for manual use (make lab-down to remove it)"
 
@@ -81,6 +82,7 @@ fuzz:
 unit:
 	PROMTOOL="$$(tests/monitoring/promtool.sh)" go test -count=1 ./...
 	cd demo/webapp && go test -count=1 ./...
+	python3 -m unittest discover -s tests/offline_kit
 
 # The monitoring role's alert rules, checked and unit-tested with promtool.
 rules-check:
@@ -117,6 +119,12 @@ test-vm: build
 # load, against plain restarts: tests/e2e/traefik/pipeline_traefik.yml.
 test-traefik: build
 	tests/traefik/test-traefik.sh
+
+# The offline kit end to end: the demo pipeline, bundle.yml, the lab
+# destroyed, a fresh lab and a controller with no route out, restore.yml,
+# every program rebuilt to the kit's sha256, a flip under load, status.
+test-rebuild: build
+	tests/rebuild/test-rebuild.sh
 
 # The VMs' Debian 12 base image (debootstrap from this machine's apt mirror),
 # built once under /var/cache/chezlepro-vm/debian12; make test-vm builds it too.

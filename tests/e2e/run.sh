@@ -44,6 +44,9 @@ trap teardown EXIT
 trap 'exit 130' INT TERM
 
 start=$(date +%s)
+# The Go toolchain archive the pipeline's build host installs (go_toolchain
+# role): made once from this machine's /usr/local/go, cached in .build/.
+tests/toolchain/archive.sh >/dev/null
 ANSIBLE_COLLECTIONS_PATH="$(collection_path)"
 export ANSIBLE_COLLECTIONS_PATH
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_HOST_KEY_CHECKING=0

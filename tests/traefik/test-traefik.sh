@@ -41,6 +41,9 @@ echo "upstream $upstream ready in $(($(date +%s) - t0)) s"
 proxy="$(env -u GOPROXY go env GOPROXY)"
 go_env="$(printf '{"traefik_go_env": {"GOPROXY": "%s", "GOMODCACHE": "%s/gomodcache", "GOFLAGS": ""}}' "$proxy" "$cache")"
 
+# The build host installs Go with the go_toolchain role (inventories/lab)
+# from an archive of this machine's /usr/local/go, made once into .build/.
+tests/toolchain/archive.sh >/dev/null
 t0=$(date +%s)
 lab_started=true
 # h4 is the edge; its namespace migrates connections queued on a closing
