@@ -212,7 +212,7 @@ all:
                 state: "{{ vmtest_state | default('running') }}"
                 vcpus: 2
                 memory_mib: 1024
-                disk_gib: 6
+                disk_gib: "{{ vmtest_disk_gib | default(6) }}"
 EOF
 
 ANSIBLE_COLLECTIONS_PATH="$(collection_path)"
@@ -366,7 +366,31 @@ else
 	fail "the service does not answer from green: $answer"
 fi
 
-# --- 5. delete ---------------------------------------------------------------------
+# --- 5. a smaller disk is refused before anything changes -------------------------
+# With a new admin key too: the seed files would be rewritten (and seed.iso
+# rebuilt) if the refusal came after them.
+guest_print() {
+	find "$storage_dir/$vm_name" -maxdepth 1 -type f ! -name disk.qcow2 ! -name console.log \
+		-printf '%f %m %s %T@\n' | sort
+	virsh -c "$uri" dumpxml --inactive "$vm_name" 2>&1
+	qemu-img info -U --output=json "$storage_dir/$vm_name/disk.qcow2" 2>&1 | grep virtual-size
+}
+ssh-keygen -q -t ed25519 -N "" -C chezlepro-vmtest-2 -f "$work/id_ed25519_2"
+before="$(guest_print)"
+if play shrink "$REPO_ROOT/playbooks/provision.yml" -e vmtest_disk_gib=4 \
+	-e "{\"vm_admin_ssh_keys\": [\"$(cat "$work/id_ed25519.pub")\", \"$(cat "$work/id_ed25519_2.pub")\"]}"; then
+	fail "provision.yml with disk_gib 4 (6 GiB disk) was not refused"
+elif ! grep -q "$vm_name: disk_gib 4 is smaller than the current disk (6 GiB); disks are only grown" "$logs/shrink.log"; then
+	fail "the shrink refusal does not name the disk: see $logs/shrink.log"
+	show_failure shrink
+elif [ "$(guest_print)" != "$before" ]; then
+	fail "the refused shrink changed the VM's files or definition:"
+	diff <(echo "$before") <(guest_print) | sed 's/^/      /' || true
+else
+	pass "disk_gib 4 for a 6 GiB disk refused, naming it, with the VM's files and definition unchanged"
+fi
+
+# --- 6. delete ---------------------------------------------------------------------
 if $keep; then
 	summary
 	exit
