@@ -21,8 +21,8 @@
 #
 #   tests/demo.sh            (make demo)       KEEP_LAB=1 keeps the lab up
 #
-# Needs: root, Debian 12, Go at /usr/local/go, the modules built (make build).
-# Installs what else is missing (ansible-core, git, openssh-client) with apt.
+# Needs: root, Debian 12, the modules built (make build). Installs what else
+# is missing with tests/setup.sh (its lab group; Go when go.mod's is absent).
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -43,21 +43,10 @@ die() {
 # ------------------------------------------------------------ prerequisites
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (the lab boots systemd-nspawn hosts)"
-[ -x /usr/local/go/bin/go ] || die "Go is expected at /usr/local/go (the lab's build host uses it, read-only)"
+setup_for lab || die "the set-up failed (tests/setup.sh lab)"
 for m in source_build binary_stage bluegreen_unit; do
 	[ -x "plugins/modules/${m}_linux_amd64" ] || die "plugins/modules/${m}_linux_amd64 is missing: run make build (make demo does)"
 done
-missing=()
-command -v ansible-playbook >/dev/null || missing+=(ansible-core)
-command -v git >/dev/null || missing+=(git)
-command -v ssh >/dev/null || missing+=(openssh-client)
-command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-	say "installing ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get -y -qq -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}" >/dev/null ||
-		{ apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends "${missing[@]}" >/dev/null; } ||
-		die "could not install ${missing[*]}"
-fi
 
 rm -rf "$WORK" "$ARTIFACTS"
 mkdir -p "$WORK"
@@ -79,10 +68,10 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-say "booting the lab '$LAB' (h1 forge and build host with /usr/local/go, h2 and h3 app hosts)"
+say "booting the lab '$LAB' (h1 forge and build host with $GO_ROOT at /usr/local/go, h2 and h3 app hosts)"
 t0=$(date +%s)
 "$LAB_SH" down --name "$LAB" >/dev/null 2>&1 || true
-INVENTORY="$("$LAB_SH" up --name "$LAB" --hosts 3 --bind-ro /usr/local/go 2>"$WORK/lab-up.log" | tail -n1)" ||
+INVENTORY="$("$LAB_SH" up --name "$LAB" --hosts 3 --bind-ro "$GO_ROOT:/usr/local/go" 2>"$WORK/lab-up.log" | tail -n1)" ||
 	{ tail -n 20 "$WORK/lab-up.log" >&2; die "the lab did not boot (log: $WORK/lab-up.log)"; }
 echo "lab up in $(($(date +%s) - t0)) s; inventory $INVENTORY"
 

@@ -31,6 +31,7 @@ if [ ${#playbooks[@]} -eq 0 ]; then
 	mapfile -t playbooks < <(ls tests/e2e/playbooks/*.yml)
 fi
 
+setup_for lab
 lab_sh="$REPO_ROOT/tests/lab/lab.sh"
 logs="$REPO_ROOT/.build/e2e"
 mkdir -p "$logs"
@@ -64,7 +65,7 @@ for pb in "${playbooks[@]}"; do
 		t0=$(date +%s)
 		lab_started=true
 		# The build host needs a Go toolchain: the controller's, read-only.
-		inventory="$("$lab_sh" up --name "$lab" --hosts 3 --bind-ro /usr/local/go | tail -n1)"
+		inventory="$("$lab_sh" up --name "$lab" --hosts 3 --bind-ro "$GO_ROOT:/usr/local/go" | tail -n1)"
 		echo "lab $lab up for the $group playbooks in $(($(date +%s) - t0)) s, inventory $inventory"
 		current_group="$group"
 	fi
