@@ -8,8 +8,9 @@ SHELL       := /bin/bash
 export GO_ROOT := $(shell tests/setup.sh --go-root)
 GO             := $(GO_ROOT)/bin/go
 export PATH    := $(GO_ROOT)/bin:$(PATH)
-# The caller's proxy, for that one fetch: the builds below run with it off.
-export CHEZLEPRO_GOPROXY := $(GOPROXY)
+# The caller's proxy (go's default when unset), for that one fetch: the
+# builds below run with GOPROXY off.
+export CHEZLEPRO_GOPROXY := $(or $(GOPROXY),https://proxy.golang.org)
 export GOFLAGS     := -mod=vendor
 export GOPROXY     := off
 export GOTOOLCHAIN := local

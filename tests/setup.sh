@@ -123,6 +123,9 @@ go_root() {
 # off for the builds: CHEZLEPRO_GOPROXY).
 proxy_url() {
 	local list="${CHEZLEPRO_GOPROXY:-${GOPROXY:-}}" p
+	# Under make, GOPROXY is off for the builds and CHEZLEPRO_GOPROXY is the
+	# caller's; set, it is the one that counts.
+	[ -z "${CHEZLEPRO_GOPROXY+set}" ] || list="$CHEZLEPRO_GOPROXY"
 	[ -n "$list" ] || list=https://proxy.golang.org
 	for p in ${list//[,|]/ }; do
 		case "$p" in

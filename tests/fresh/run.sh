@@ -102,7 +102,7 @@ rc=0
 inside systemd-run --wait --pipe --quiet --unit=fresh-run --service-type=exec -p KillMode=control-group \
 	--setenv=http_proxy=http://127.0.0.1:3128 --setenv=https_proxy=http://127.0.0.1:3128 \
 	--setenv=HOME=/root --setenv=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	bash -c 'cd /root && git clone -q repo.bundle sovereign && cd sovereign && exec "$@"' run "$@" 2>&1 |
+	bash -c 'cd /root && git -c advice.detachedHead=false clone -q repo.bundle sovereign && cd sovereign && exec "$@"' run "$@" 2>&1 |
 	tee "$work/run.log" || rc=$?
 echo "fresh: '$*' exited $rc in $(($(date +%s) - t1)) s (whole run $(($(date +%s) - t0)) s); proxy refusals: $(grep -c refused "$work/proxy.log" || true)"
 exit "$rc"
