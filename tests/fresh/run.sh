@@ -68,6 +68,12 @@ WantedBy=multi-user.target
 UNIT
 cp tests/fresh/relay.py "$work/root/usr/local/lib/fresh-relay.py"
 ln -sf /etc/systemd/system/fresh-relay.service "$work/root/etc/systemd/system/multi-user.target.wants/fresh-relay.service"
+# The CAs this machine was given on top of Debian's (an egress proxy's), as
+# a fresh machine on this network would be given them.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+	cp /usr/local/share/ca-certificates/*.crt "$work/root/usr/local/share/ca-certificates/"
+	chroot "$work/root" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the copy"
+fi
 printf 'Acquire::http::Proxy "http://127.0.0.1:3128";\nAcquire::https::Proxy "http://127.0.0.1:3128";\n' >"$work/root/etc/apt/apt.conf.d/90fresh-proxy"
 echo "fresh: $rootfs copied to $work/root in $(($(date +%s) - t0)) s"
 
