@@ -64,8 +64,9 @@ group_packages() {
 	# ansible-core: ansible-playbook, -galaxy, -doc (every suite drives
 	# playbooks or builds the collection); git: the checkout, source_build's
 	# tests and the build check's clean copy; gpg: source_build's signed
-	# tags; binutils: readelf in package_check; util-linux: flock, mount.
-	check) printf '%s\n' make git ansible-core python3 yamllint shellcheck ansible-lint gpg binutils util-linux ;;
+	# tags, and gpg-agent, only recommended by gpg, to make their keys;
+	# binutils: readelf in package_check; util-linux: flock, mount.
+	check) printf '%s\n' make git ansible-core python3 yamllint shellcheck ansible-lint gpg gpg-agent binutils util-linux ;;
 	# tests/lab/lab.sh: the hosts' rootfs, nspawn, their network, ssh to them.
 	lab) printf '%s\n' make git ansible-core python3 debootstrap systemd-container iproute2 openssh-client util-linux ;;
 	# tests/vm: the hypervisor, the image build, the seed ISO, ssh and curl into the VM.

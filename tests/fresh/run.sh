@@ -107,6 +107,7 @@ t1=$(date +%s)
 rc=0
 inside systemd-run --wait --pipe --quiet --unit=fresh-run --service-type=exec -p KillMode=control-group \
 	--setenv=http_proxy=http://127.0.0.1:3128 --setenv=https_proxy=http://127.0.0.1:3128 \
+	--setenv=no_proxy=127.0.0.1,localhost,::1 \
 	--setenv=HOME=/root --setenv=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	bash -c 'cd /root && git -c advice.detachedHead=false clone -q repo.bundle sovereign && cd sovereign && exec "$@"' run "$@" 2>&1 |
 	tee "$work/run.log" || rc=$?
