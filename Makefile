@@ -3,7 +3,14 @@
 # must build where the internet is cut.
 
 SHELL       := /bin/bash
-export PATH := /usr/local/go/bin:$(PATH)
+# Go: /usr/local/go when it is as new as go.mod asks, else the pinned
+# toolchain tests/setup.sh fetches from the Go module proxy (make setup).
+export GO_ROOT := $(shell tests/setup.sh --go-root)
+GO             := $(GO_ROOT)/bin/go
+export PATH    := $(GO_ROOT)/bin:$(PATH)
+# The caller's proxy (go's default when unset), for that one fetch: the
+# builds below run with GOPROXY off.
+export CHEZLEPRO_GOPROXY := $(or $(GOPROXY),https://proxy.golang.org)
 export GOFLAGS     := -mod=vendor
 export GOPROXY     := off
 export GOTOOLCHAIN := local
@@ -18,14 +25,21 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 # -buildid= and -trimpath make the bytes depend only on the sources.
 LDFLAGS   := -s -w -buildid=
 
-.PHONY: all build sizes collection test lint unit fuzz build-check docs-check e2e package-check lab-selftest bench rules-check \
-        demo test-vm test-traefik test-rebuild vm-image lab-up lab-down vendor clean help
+.PHONY: all build sizes collection setup setup-selftest check test lint unit fuzz build-check docs-check e2e package-check lab-selftest bench \
+        rules-check demo test-vm test-traefik test-rebuild vm-image lab-up lab-down vendor clean help
+
+# make check: the offline part, minutes; make test: all CI runs (tests/run.sh
+# counts every suite's checks into one closing line).
+CHECK_SUITES := setup-selftest lint unit rules-check fuzz build-check docs-check package-check
+TEST_SUITES  := $(CHECK_SUITES) lab-selftest e2e test-traefik test-rebuild test-vm
 
 all: build
 
 help:
 	@echo "make build        compile every module for $(PLATFORMS) (offline, from vendor/)"
-	@echo "make test         lint, unit and golden tests, fuzzing (short), docs, packaging, end-to-end on the lab"
+	@echo "make setup        install what the tests need: missing Debian packages, Go when go.mod's is absent"
+	@echo "make test         everything CI runs: make check, the lab's self-test, end-to-end, test-traefik, test-rebuild, test-vm"
+	@echo "make check        the fast part: lint, unit tests, alert rules, fuzzing (short), build check, docs, packaging"
 	@echo "make rules-check  the monitoring alert rules, checked and unit-tested with promtool"
 	@echo "make fuzz         Go fuzz targets of FUZZ_PKGS, FUZZTIME each (FUZZTIME=5m make fuzz for longer)"
 	@echo "make bench        benchmarks (bench: lines)"
@@ -39,9 +53,20 @@ help:
 
 build: $(BINARIES) sizes
 
+setup:
+	tests/setup.sh
+
+# tests/setup.sh's decisions, offline (which Go, refusals, what apt is asked).
+setup-selftest:
+	tests/setup_selftest.sh
+
+# The pinned toolchain, fetched once when /usr/local/go is missing or too old.
+$(GO):
+	tests/setup.sh go
+
 # One rule per platform: the pattern splits NAME_GOOS_GOARCH.
 define platform_rule
-plugins/modules/%_$(1): $$(GO_SRC)
+plugins/modules/%_$(1): $$(GO_SRC) | $$(GO)
 	@mkdir -p $$(@D)
 	GOOS=$$(word 1,$$(subst _, ,$(1))) GOARCH=$$(word 2,$$(subst _, ,$(1))) \
 	  go build -trimpath -buildvcs=false -ldflags '$$(LDFLAGS)' -o $$@ ./modules/$$*
@@ -59,7 +84,13 @@ $(TARBALL): $(BINARIES) galaxy.yml meta/runtime.yml $(shell find plugins roles p
 	ansible-galaxy collection build --force --output-path .build .
 	@ls -l $(TARBALL)
 
-test: lint unit rules-check fuzz build build-check docs-check package-check lab-selftest e2e
+test:
+	tests/setup.sh
+	tests/run.sh $(TEST_SUITES)
+
+check:
+	tests/setup.sh check
+	tests/run.sh $(CHECK_SUITES)
 
 lint:
 	tests/lint.sh
@@ -69,7 +100,7 @@ lint:
 # keeps it short. A failure writes the input to testdata/fuzz/ to commit.
 FUZZ_PKGS := ./modules/binary_stage ./modules/bluegreen_unit ./modules/source_build
 FUZZTIME  ?= 5s
-fuzz:
+fuzz: | $(GO)
 	@set -o pipefail; for pkg in $(FUZZ_PKGS); do \
 	  for target in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz: $$pkg $$target for $(FUZZTIME)"; \
@@ -77,12 +108,8 @@ fuzz:
 	  done; \
 	done
 
-# PROMTOOL: Prometheus' own linter checks every rendered metrics file
-# (extracted from Debian's prometheus package, never installed here).
-unit:
-	PROMTOOL="$$(tests/monitoring/promtool.sh)" go test -count=1 ./...
-	cd demo/webapp && go test -count=1 ./...
-	python3 -m unittest discover -s tests/offline_kit
+unit: | $(GO)
+	tests/unit.sh
 
 # The monitoring role's alert rules, checked and unit-tested with promtool.
 rules-check:

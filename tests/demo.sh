@@ -26,8 +26,8 @@
 #
 #   tests/demo.sh            (make demo)       KEEP_LAB=1 keeps the lab up; DEMO_LAB=NAME names it
 #
-# Needs: root, Debian 12, Go at /usr/local/go, the modules built (make build).
-# Installs what else is missing (ansible-core, git, openssh-client) with apt.
+# Needs: root, Debian 12, the modules built (make build). Installs what else
+# is missing with tests/setup.sh (its lab group; Go when go.mod's is absent).
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -48,26 +48,15 @@ die() {
 # ------------------------------------------------------------ prerequisites
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (the lab boots systemd-nspawn hosts)"
-[ -x /usr/local/go/bin/go ] || die "Go is expected at /usr/local/go (its archive is what the lab's build host installs)"
+setup_for lab || die "the set-up failed (tests/setup.sh lab)"
 for m in source_build binary_stage bluegreen_unit; do
 	[ -x "plugins/modules/${m}_linux_amd64" ] || die "plugins/modules/${m}_linux_amd64 is missing: run make build (make demo does)"
 done
-missing=()
-command -v ansible-playbook >/dev/null || missing+=(ansible-core)
-command -v git >/dev/null || missing+=(git)
-command -v ssh >/dev/null || missing+=(openssh-client)
-command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-	say "installing ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get -y -qq -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}" >/dev/null ||
-		{ apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends "${missing[@]}" >/dev/null; } ||
-		die "could not install ${missing[*]}"
-fi
 
 rm -rf "$WORK" "$ARTIFACTS"
 mkdir -p "$WORK"
-# h1 installs Go with the go_toolchain role from an archive of this
-# machine's /usr/local/go (made once, cached in .build/toolchain/).
+# h1 installs Go with the go_toolchain role from an archive of the Go
+# the set-up chose (GO_ROOT; made once, cached in .build/toolchain/).
 tests/toolchain/archive.sh >/dev/null
 ANSIBLE_COLLECTIONS_PATH="$(collection_path)"
 export ANSIBLE_COLLECTIONS_PATH

@@ -6,6 +6,7 @@ set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
+setup_for check
 ANSIBLE_COLLECTIONS_PATH="$(collection_path)"
 export ANSIBLE_COLLECTIONS_PATH
 

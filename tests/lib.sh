@@ -2,21 +2,36 @@
 # shellcheck shell=bash
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export PATH="/usr/local/go/bin:$PATH"
+# The Go toolchain tests/setup.sh chose (/usr/local/go, or the pinned one it
+# fetched); the labs bind it into their hosts at /usr/local/go.
+GO_ROOT="${GO_ROOT:-$("$REPO_ROOT/tests/setup.sh" --go-root)}"
+export GO_ROOT PATH="$GO_ROOT/bin:$PATH"
 
 # Debian's ansible runs on /usr/bin/python3; a python3 earlier in PATH (pyenv)
 # must not shadow the one ansible-core is installed for.
 export ANSIBLE_PYTHON_INTERPRETER=auto_silent
 
+# setup_for GROUP...: what the calling suite needs, installed when missing
+# (tests/setup.sh lists the groups).
+setup_for() { "$REPO_ROOT/tests/setup.sh" "$@"; }
+
 pass_count=0
 fail_count=0
+skip_count=0
 
 pass() { pass_count=$((pass_count + 1)); printf 'PASS  %s\n' "$*"; }
 fail() { fail_count=$((fail_count + 1)); printf 'FAIL  %s\n' "$*"; }
+# skip WHAT: WHY: only for what cannot run on this machine (no KVM...), never
+# for a missing tool (tests/setup.sh installs those).
+skip() { skip_count=$((skip_count + 1)); printf 'SKIP  %s\n' "$*"; }
 
 # summary prints the closing line CI reads and returns non-zero on failure.
+# Under tests/run.sh (TEST_RESULTS set) it also adds the counts to its total.
 summary() {
-	printf '%d passed, %d failed\n' "$pass_count" "$fail_count"
+	printf '%d passed, %d failed, %d skipped\n' "$pass_count" "$fail_count" "$skip_count"
+	if [ -n "${TEST_RESULTS:-}" ]; then
+		printf '%d %d %d\n' "$pass_count" "$fail_count" "$skip_count" >>"$TEST_RESULTS"
+	fi
 	[ "$fail_count" -eq 0 ]
 }
 

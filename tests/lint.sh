@@ -6,6 +6,7 @@ set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
+setup_for check
 
 unformatted="$(gofmt -l modules internal tests demo/webapp/*.go)"
 if [ -n "$unformatted" ]; then
@@ -22,32 +23,28 @@ else
 	fail "python plugins compile"
 fi
 
-if command -v yamllint >/dev/null; then
-	if yamllint -d '{extends: default, rules: {line-length: {max: 160}, document-start: disable}}' \
-		plugins/modules/*.yml meta/runtime.yml galaxy.yml; then
-		pass "yamllint"
-	else
-		fail "yamllint"
-	fi
+# The linters are never skipped: setup_for check installs them.
+if yamllint -d '{extends: default, rules: {line-length: {max: 160}, document-start: disable}}' \
+	plugins/modules/*.yml meta/runtime.yml galaxy.yml; then
+	pass "yamllint"
+else
+	fail "yamllint"
 fi
 
-if command -v shellcheck >/dev/null; then
-	mapfile -t scripts < <(git ls-files '*.sh' .ci/run | grep -v -E '(^|/)vendor/')
-	if shellcheck -x "${scripts[@]}"; then pass "shellcheck"; else fail "shellcheck"; fi
-fi
-if command -v ansible-lint >/dev/null; then
-	# Its yaml rule runs yamllint over the same files. --offline: nothing is
-	# fetched. (It cannot load binary modules to check their arguments and
-	# warns so; the e2e playbooks do that.)
-	out="$(mktemp)"
-	rc=0
-	ANSIBLE_COLLECTIONS_PATH="$(collection_path)" ansible-lint --offline -p roles playbooks inventories/example >"$out" 2>&1 || rc=$?
-	grep -v -e '^WARNING  Unable to load module chezlepro\.sovereign\.' -e '^WARNING  Unable to resolve FQCN for module chezlepro\.sovereign\.' "$out" || true
-	rm -f "$out"
-	if [ "$rc" -eq 0 ]; then
-		pass "ansible-lint (production profile): roles, playbooks, inventories/example"
-	else
-		fail "ansible-lint (exit $rc)"
-	fi
+mapfile -t scripts < <(git ls-files '*.sh' .ci/run | grep -v -E '(^|/)vendor/')
+if shellcheck -x "${scripts[@]}"; then pass "shellcheck"; else fail "shellcheck"; fi
+
+# Its yaml rule runs yamllint over the same files. --offline: nothing is
+# fetched. (It cannot load binary modules to check their arguments and
+# warns so; the e2e playbooks do that.)
+out="$(mktemp)"
+rc=0
+ANSIBLE_COLLECTIONS_PATH="$(collection_path)" ansible-lint --offline -p roles playbooks inventories/example >"$out" 2>&1 || rc=$?
+grep -v -e '^WARNING  Unable to load module chezlepro\.sovereign\.' -e '^WARNING  Unable to resolve FQCN for module chezlepro\.sovereign\.' "$out" || true
+rm -f "$out"
+if [ "$rc" -eq 0 ]; then
+	pass "ansible-lint (production profile): roles, playbooks, inventories/example"
+else
+	fail "ansible-lint (exit $rc)"
 fi
 summary

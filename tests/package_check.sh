@@ -5,6 +5,7 @@
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
+setup_for check
 tarball="$1"; shift
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -42,7 +42,7 @@ func TestAcquireSucceedsOnceReleased(t *testing.T) {
 
 func TestLockHeldByAnotherProcessAndFreedWhenItDies(t *testing.T) {
 	if _, err := exec.LookPath("flock"); err != nil {
-		t.Skip("flock(1) not installed")
+		t.Fatal("flock(1) is not installed: Debian package util-linux (tests/setup.sh check installs it)")
 	}
 	p := filepath.Join(t.TempDir(), "svc.lock")
 	require.NoError(t, os.WriteFile(p, nil, 0o644))

@@ -74,7 +74,7 @@ type mirror struct {
 func newMirror(t *testing.T) *mirror {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
+		t.Fatal("git is not installed: Debian package git (tests/setup.sh check installs it)")
 	}
 	base := t.TempDir()
 	src := filepath.Join(base, "src")
@@ -132,7 +132,7 @@ func goBin(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command")
+		t.Fatal("no go command in PATH: run the tests through make (its PATH has the Go tests/setup.sh chose)")
 	}
 	abs, _ := filepath.Abs(p)
 	return abs

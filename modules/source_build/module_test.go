@@ -254,7 +254,7 @@ func TestNetworkIsCut(t *testing.T) {
 		t.Skip("this host cannot create network namespaces")
 	}
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("no bash")
+		t.Fatal("no bash: Debian package bash")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -16,7 +16,7 @@ func httpForge(t *testing.T, m *mirror, user, password string) string {
 	t.Helper()
 	backend := "/usr/lib/git-core/git-http-backend"
 	if _, err := os.Stat(backend); err != nil {
-		t.Skip("no git http-backend")
+		t.Fatal("no " + backend + ": Debian package git (tests/setup.sh check installs it)")
 	}
 	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + filepath.Dir(m.Path), "GIT_HTTP_EXPORT_ALL=1"}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -14,7 +14,11 @@ import (
 func gpgHome(t *testing.T, uid string) (home, fpr, pubFile string) {
 	t.Helper()
 	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Skip("gpg is not installed")
+		t.Fatal("gpg is not installed: Debian package gpg (tests/setup.sh check installs it)")
+	}
+	// gpg only recommends it, and cannot make a key without it.
+	if _, err := exec.LookPath("gpg-agent"); err != nil {
+		t.Fatal("gpg-agent is not installed: Debian package gpg-agent (tests/setup.sh check installs it)")
 	}
 	// Short path: the agent's socket path must fit in sun_path.
 	home, err := os.MkdirTemp("", "sbg")

@@ -6,6 +6,7 @@ set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$REPO_ROOT"
+setup_for lab
 status=0
 for b in tests/bench/*.sh; do
 	[ "$(basename "$b")" = run.sh ] && continue

@@ -8,6 +8,8 @@
 # Playbooks run in groups, each on a fresh lab (see below).
 # Every playbook gets these extra vars: lab_name, lab_sh (the lab tool, for
 # reboots), repo_root. Output of each run goes to .build/e2e/<playbook>.log.
+# A playbook says what cannot run on these hosts with a debug msg "SKIP: why":
+# it is printed and counted as skipped.
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -31,6 +33,7 @@ if [ ${#playbooks[@]} -eq 0 ]; then
 	mapfile -t playbooks < <(ls tests/e2e/playbooks/*.yml)
 fi
 
+setup_for lab
 lab_sh="$REPO_ROOT/tests/lab/lab.sh"
 logs="$REPO_ROOT/.build/e2e"
 mkdir -p "$logs"
@@ -67,7 +70,7 @@ for pb in "${playbooks[@]}"; do
 		t0=$(date +%s)
 		lab_started=true
 		# The build host needs a Go toolchain: the controller's, read-only.
-		inventory="$("$lab_sh" up --name "$lab" --hosts 3 --bind-ro /usr/local/go | tail -n1)"
+		inventory="$("$lab_sh" up --name "$lab" --hosts 3 --bind-ro "$GO_ROOT:/usr/local/go" | tail -n1)"
 		echo "lab $lab up for the $group playbooks in $(($(date +%s) - t0)) s, inventory $inventory"
 		current_group="$group"
 	fi
@@ -79,6 +82,9 @@ for pb in "${playbooks[@]}"; do
 		fail "$name ($(( ($(date +%s%N) - t0) / 1000000 )) ms): last lines of $logs/$name.log:"
 		grep -E '^(fatal|failed|TASK|.*"msg")' "$logs/$name.log" | tail -n 20 | sed 's/^/      /'
 	fi
+	# A playbook says what cannot run on these hosts with a debug "SKIP: why".
+	mapfile -t skipped < <(grep -o '"msg": "SKIP: [^"]*' "$logs/$name.log" | sed 's/^"msg": "SKIP: //' | sort -u)
+	for why in "${skipped[@]}"; do skip "$name: $why"; done
 	if [ "$name" = dispatch ]; then
 		if grep -q "the output has been hidden due to the fact that 'no_log: true'" "$logs/$name.log" &&
 			! grep -q nolog-marker-7f3a "$logs/$name.log"; then

@@ -39,7 +39,6 @@ readonly SUITE=bookworm
 readonly RECIPE=3
 readonly ROOTFS_PACKAGES=(systemd systemd-sysv dbus libpam-systemd openssh-server python3 iproute2
 	ca-certificates sudo git curl procps less iputils-ping libcap2-bin make gpg)
-readonly HOST_PACKAGES=(debootstrap systemd-container iproute2 openssh-client util-linux)
 readonly TIMERS_OFF=(apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer dpkg-db-backup.timer)
 readonly MAX_HOSTS=200
 
@@ -181,18 +180,10 @@ host_pid() { # n -> "pid start" of its nspawn when it runs, else fails
 
 # ----------------------------------------------------------- host setup ----
 
+# ensure_host_packages: debootstrap, nspawn, iproute2, ssh... through the
+# set-up every suite shares (its lab group).
 ensure_host_packages() {
-	local missing=()
-	mapfile -t missing < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${HOST_PACKAGES[@]}" 2>/dev/null |
-		awk -v want="${HOST_PACKAGES[*]}" '$2 == "installed" { ok[$1] = 1 }
-			END { n = split(want, w, " "); for (i = 1; i <= n; i++) if (!ok[w[i]]) print w[i] }')
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing ${missing[*]}"
-	local apt=(apt-get -y -qq -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}")
-	if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" >/dev/null; then
-		apt-get -qq update || die "apt-get update failed"
-		DEBIAN_FRONTEND=noninteractive "${apt[@]}" >/dev/null || die "could not install ${missing[*]}"
-	fi
+	"$(dirname "${BASH_SOURCE[0]}")/../setup.sh" lab || die "the set-up failed (tests/setup.sh lab)"
 }
 
 check_kernel() {

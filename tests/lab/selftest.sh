@@ -10,6 +10,7 @@
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
+setup_for lab
 
 lab="${1:-labtest-$$}" # per run: never another run's lab
 other="$lab-b"

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Makes (once) the Go toolchain archive the tests install with the go_toolchain
-# role, from this machine's own /usr/local/go: nothing is downloaded. The
+# role, from the Go the set-up chose (GO_ROOT: /usr/local/go, or the pinned
+# toolchain tests/setup.sh fetched): nothing more is downloaded. The
 # archive has the official layout (go1.X.Y.linux-ARCH.tar.gz, one top
 # directory go/) and a sha256sum file beside it. Prints the archive's path.
 #
-#   tests/toolchain/archive.sh [GOROOT]        (default /usr/local/go)
+#   tests/toolchain/archive.sh [GOROOT]        (default $GO_ROOT)
 #
 # Cached in .build/toolchain/ (TOOLCHAIN_DIR overrides): made again only when
 # that GOROOT's version has no archive yet.
@@ -12,7 +13,7 @@ set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-goroot="${1:-/usr/local/go}"
+goroot="${1:-$GO_ROOT}"
 dir="${TOOLCHAIN_DIR:-$REPO_ROOT/.build/toolchain}"
 [ -x "$goroot/bin/go" ] || { echo "archive.sh: no Go at $goroot (want $goroot/bin/go)" >&2; exit 1; }
 version="$(GOTOOLCHAIN=local "$goroot/bin/go" env GOVERSION)"

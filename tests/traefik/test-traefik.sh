@@ -15,6 +15,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$REPO_ROOT"
 
+setup_for lab
 keep=false
 [ "${1:-}" = --keep ] && keep=true
 lab="traefik-$$"
@@ -48,7 +49,7 @@ t0=$(date +%s)
 lab_started=true
 # h4 is the edge; its namespace migrates connections queued on a closing
 # SO_REUSEPORT socket (set from outside: /proc/sys is read-only inside).
-inventory="$("$lab_sh" up --name "$lab" --hosts 4 --bind-ro /usr/local/go \
+inventory="$("$lab_sh" up --name "$lab" --hosts 4 --bind-ro "$GO_ROOT:/usr/local/go" \
 	--sysctl net.ipv4.tcp_migrate_req=1 | tail -n1)"
 echo "lab $lab up in $(($(date +%s) - t0)) s, inventory $inventory"
 

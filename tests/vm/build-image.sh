@@ -9,13 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$REPO_ROOT"
 
-missing=()
-for p in ansible-core debootstrap e2fsprogs qemu-utils; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+setup_for vm
 
 inventory="$(mktemp /tmp/chezlepro-vm-image.XXXXXX.yml)"
 trap 'rm -f "$inventory"' EXIT

@@ -115,17 +115,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- packages ------------------------------------------------------------------
-need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils genisoimage debootstrap
-	e2fsprogs ansible-core openssh-client curl)
-missing=()
-for p in "${need[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "installing: ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$logs/apt.log" 2>&1 ||
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$logs/apt.log" 2>&1; }
-fi
+setup_for vm
 
 # --- libvirt daemons: started by hand when systemd is not PID 1 ----------------
 # start_daemon NAME: starts it daemonized unless it runs; remembers its PID.
@@ -304,6 +294,7 @@ if grep -q "<domain type='qemu'" <<<"$dumpxml"; then
 	if grep -q "<tb-cache unit='KiB'>262144</tb-cache>" <<<"$dumpxml"; then pass "TCG tb-cache 256 MiB"; else fail "no tb-cache in the domain"; fi
 elif grep -q "<domain type='kvm'" <<<"$dumpxml"; then
 	pass "domain type kvm"
+	skip "TCG vCPU threads and tb-cache: this VM runs on KVM"
 else
 	fail "domain type unknown: $(head -n1 <<<"$dumpxml")"
 fi

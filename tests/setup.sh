@@ -1,0 +1,216 @@
+#!/bin/bash
+# The one set-up step of every test entry point (make setup, make test, make
+# check, each suite, make demo): installs the Debian packages the named
+# groups need, only those missing, and makes sure a Go toolchain at least as
+# new as go.mod asks for is there. A fresh Debian 12 machine needs only git,
+# make and apt to start.
+#
+#   tests/setup.sh [GROUP...]   default: all groups
+#   tests/setup.sh --go-root    prints the Go root the targets use (installs nothing)
+#   tests/setup.sh --packages GROUP...   prints the groups' packages
+#
+# Groups (a suite names the ones it needs; add one here for a new suite):
+#   go       the Go toolchain only (make build)
+#   check    make check: ansible-doc/galaxy, lint, unit tests, packaging
+#   lab      the systemd-nspawn lab: lab-selftest, e2e, demo, test-traefik
+#   vm       make test-vm and make vm-image: libvirt, qemu, debootstrap
+#
+# Go: /usr/local/go is kept when it is at least what go.mod asks for (go and
+# toolchain lines). Otherwise the pinned toolchain below is fetched as the
+# module golang.org/toolchain from the Go module proxy (the first entry of
+# GOPROXY, default https://proxy.golang.org), its zip checked against the
+# sha256 pinned here, and unpacked under GO_CACHE (/var/cache/chezlepro-go).
+# Prints one line of what it installed; nothing when nothing was missing.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+GO_CACHE="${GO_CACHE:-/var/cache/chezlepro-go}"
+# SETUP_LOCAL_GO: where an installed Go is looked for (tests point it elsewhere).
+LOCAL_GO="${SETUP_LOCAL_GO:-/usr/local/go}"
+
+# The pinned toolchain. The sha256 is of the module zip the proxy serves; it is
+# pinned rather than looked up in the checksum database at run time because a
+# machine without Go has nothing to verify the database's signed tree with.
+# Recorded with `go mod download -json golang.org/toolchain@v0.0.1-go1.26.8.linux-ARCH`,
+# which did check the zips against sum.golang.org:
+#   amd64 h1:ZOmGe1OnfREDMIdb1Qi4G9JSuDPBLGExZMQ4nis1RXM=
+#   arm64 h1:sYL/O6MqS68ML0kjsQ36WoYIpJqkw60TxizWUYUKQMc=
+# It is the version docs/rebuild-without-internet.md keeps.
+GO_PIN=go1.26.8
+declare -A GO_PIN_SHA256=(
+	[amd64]=30c2b1bf7dcc88d3eb0a1364e47ddd9128edb3110a30e8a0ef61cd5856b31de7
+	[arm64]=02b36b6787b3ac767668f630e2998df45a3b1f9ffee08d1bf3ef6487cd658d99
+)
+
+die() {
+	printf 'setup: %s\n' "$*" >&2
+	exit 1
+}
+
+arch() {
+	case "$(uname -m)" in
+	x86_64) echo amd64 ;;
+	aarch64) echo arm64 ;;
+	*) die "this machine is $(uname -m); the tests run on amd64 or arm64" ;;
+	esac
+}
+
+# group_packages GROUP: the Debian packages of GROUP, one a line.
+group_packages() {
+	local qemu=qemu-system-x86
+	[ "$(arch)" = amd64 ] || qemu="qemu-system-arm"
+	case "$1" in
+	go) ;;
+	# ansible-core: ansible-playbook, -galaxy, -doc (every suite drives
+	# playbooks or builds the collection); git: the checkout, source_build's
+	# tests and the build check's clean copy; gpg: source_build's signed
+	# tags, and gpg-agent, only recommended by gpg, to make their keys;
+	# binutils: readelf in package_check; util-linux: flock, mount.
+	check) printf '%s\n' make git ansible-core python3 yamllint shellcheck ansible-lint gpg gpg-agent binutils util-linux ;;
+	# tests/lab/lab.sh: the hosts' rootfs, nspawn, their network, ssh to them.
+	lab) printf '%s\n' make git ansible-core python3 debootstrap systemd-container iproute2 openssh-client util-linux ;;
+	# tests/vm: the hypervisor, the image build, the seed ISO, ssh and curl into the VM.
+	vm) printf '%s\n' make git ansible-core python3 libvirt-daemon-system libvirt-clients "$qemu" qemu-utils \
+		genisoimage debootstrap e2fsprogs openssh-client curl ;;
+	*) die "unknown group '$1' (groups: $ALL_GROUPS)" ;;
+	esac
+}
+ALL_GROUPS="go check lab vm"
+
+# missing_packages PKG...: those of PKG not installed, one a line.
+missing_packages() {
+	[ $# -gt 0 ] || return 0
+	dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null |
+		awk -v want="$*" '$2 == "installed" { ok[$1] = 1 }
+			END { n = split(want, w, " "); for (i = 1; i <= n; i++) if (!ok[w[i]]) print w[i] }'
+}
+
+# apt_install PKG...: installs them; apt-get update only when the lists are
+# too old or absent for the install to work.
+apt_install() {
+	[ "$(id -u)" -eq 0 ] || die "missing Debian packages $*: run as root (or apt-get install them)"
+	local apt=(apt-get -y -qq -o DPkg::Lock::Timeout=600 install --no-install-recommends "$@")
+	if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" >/dev/null 2>&1; then
+		apt-get -qq -o DPkg::Lock::Timeout=600 update || die "apt-get update failed (installing $*)"
+		DEBIAN_FRONTEND=noninteractive "${apt[@]}" >/dev/null || die "could not install $*"
+	fi
+}
+
+# go_version_ok ROOT WANT: ROOT holds a go at least WANT (1.25, 1.26.8).
+go_version_ok() {
+	local have
+	[ -x "$1/bin/go" ] && [ -r "$1/VERSION" ] || return 1
+	have="$(sed -n '1s/^go//p' "$1/VERSION")"
+	[ -n "$have" ] && [ "$(printf '%s\n%s\n' "$2" "$have" | sort -V | head -n1)" = "$2" ]
+}
+
+# go_wanted: the newest go or toolchain line of the repository's go.mod files.
+go_wanted() {
+	sed -n -e 's/^go \([0-9.]*\).*/\1/p' -e 's/^toolchain go\([0-9.]*\).*/\1/p' \
+		"$REPO_ROOT/go.mod" "$REPO_ROOT/demo/webapp/go.mod" | sort -V | tail -n1
+}
+
+pinned_root() { printf '%s/%s.linux-%s/go\n' "$GO_CACHE" "$GO_PIN" "$(arch)"; }
+
+go_root() {
+	if go_version_ok "$LOCAL_GO" "$(go_wanted)"; then
+		echo "$LOCAL_GO"
+	else
+		pinned_root
+	fi
+}
+
+# proxy_url: the first proxy of GOPROXY (the caller's, before make turns it
+# off for the builds: CHEZLEPRO_GOPROXY).
+proxy_url() {
+	local list="${CHEZLEPRO_GOPROXY:-${GOPROXY:-}}" p
+	# Under make, GOPROXY is off for the builds and CHEZLEPRO_GOPROXY is the
+	# caller's; set, it is the one that counts.
+	[ -z "${CHEZLEPRO_GOPROXY+set}" ] || list="$CHEZLEPRO_GOPROXY"
+	[ -n "$list" ] || list=https://proxy.golang.org
+	for p in ${list//[,|]/ }; do
+		case "$p" in
+		off) break ;;
+		direct) continue ;;
+		*) echo "${p%/}" && return 0 ;;
+		esac
+	done
+	return 1
+}
+
+# fetch_go: the pinned toolchain into pinned_root, verified, atomically.
+fetch_go() {
+	local root arch sum proxy version url tmp
+	root="$(pinned_root)"
+	arch="$(arch)"
+	sum="${GO_PIN_SHA256[$arch]}"
+	go_version_ok "$root" "$(go_wanted)" && return 0
+	[ "$(printf '%s\n%s\n' "$(go_wanted)" "${GO_PIN#go}" | sort -V | head -n1)" = "$(go_wanted)" ] ||
+		die "the pinned $GO_PIN (tests/setup.sh) is older than go.mod's go $(go_wanted): update the pin"
+	proxy="$(proxy_url)" ||
+		die "Go $(go_wanted) or newer is needed, $LOCAL_GO has none, and GOPROXY (${CHEZLEPRO_GOPROXY:-${GOPROXY:-}}) names no proxy to fetch $GO_PIN from"
+	version="v0.0.1-$GO_PIN.linux-$arch"
+	url="$proxy/golang.org/toolchain/@v/$version.zip"
+	mkdir -p "$GO_CACHE"
+	exec 9>"$GO_CACHE/.lock"
+	flock 9
+	go_version_ok "$root" "$(go_wanted)" && return 0 # another setup fetched it meanwhile
+	tmp="$(mktemp -d "$GO_CACHE/.fetch.XXXXXX")"
+	# shellcheck disable=SC2064 # expand tmp now
+	trap "rm -rf '$tmp'" EXIT
+	curl -fsSL --retry 3 -o "$tmp/go.zip" "$url" || die "could not download $url"
+	printf '%s  %s\n' "$sum" "$tmp/go.zip" | sha256sum --quiet -c - 2>/dev/null ||
+		die "$url: sha256 $(sha256sum <"$tmp/go.zip" | cut -d' ' -f1), want $sum (pinned in tests/setup.sh): not used"
+	python3 -m zipfile -e "$tmp/go.zip" "$tmp/x" || die "could not unpack $url"
+	# Module zips keep no file modes: the commands get theirs back, as go's
+	# own toolchain switch does.
+	find "$tmp/x/golang.org/toolchain@$version/bin" "$tmp/x/golang.org/toolchain@$version/pkg/tool" -type f -exec chmod 0755 {} +
+	mkdir -p "$(dirname "$root")"
+	rm -rf "$root"
+	mv "$tmp/x/golang.org/toolchain@$version" "$root"
+	rm -rf "$tmp"
+	trap - EXIT
+	"$root/bin/go" version >/dev/null || die "$root/bin/go does not run"
+}
+
+main() {
+	case "${1:-}" in
+	--go-root)
+		go_root
+		return
+		;;
+	--packages)
+		shift
+		local g
+		for g in "$@"; do group_packages "$g"; done | sort -u
+		return
+		;;
+	-h | --help)
+		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		return
+		;;
+	esac
+	local groups=("$@") g want=() missing=() installed=() start
+	[ ${#groups[@]} -gt 0 ] || read -ra groups <<<"$ALL_GROUPS"
+	start=$(date +%s)
+	for g in "${groups[@]}"; do mapfile -t -O "${#want[@]}" want < <(group_packages "$g"); done
+	# Fetching Go needs curl, its CA certificates and python3 (to unpack).
+	if ! go_version_ok "$LOCAL_GO" "$(go_wanted)" && ! go_version_ok "$(pinned_root)" "$(go_wanted)"; then
+		want+=(curl ca-certificates python3)
+	fi
+	mapfile -t want < <(printf '%s\n' "${want[@]}" | sed '/^$/d' | sort -u)
+	mapfile -t missing < <(missing_packages "${want[@]}")
+	if [ ${#missing[@]} -gt 0 ]; then
+		apt_install "${missing[@]}"
+		installed+=("${missing[@]}")
+	fi
+	if [ "$(go_root)" != "$LOCAL_GO" ] && ! go_version_ok "$(pinned_root)" "$(go_wanted)"; then
+		fetch_go
+		installed+=("$GO_PIN (golang.org/toolchain from $(proxy_url), sha256 verified) in $(pinned_root)")
+	fi
+	if [ ${#installed[@]} -gt 0 ]; then
+		printf 'setup: installed %s in %d s\n' "${installed[*]}" "$(($(date +%s) - start))"
+	fi
+}
+
+main "$@"
