@@ -69,13 +69,16 @@ group_packages() {
 	check) printf '%s\n' make git ansible-core python3 yamllint shellcheck ansible-lint gpg gpg-agent binutils util-linux ;;
 	# tests/lab/lab.sh: the hosts' rootfs, nspawn, their network, ssh to them.
 	lab) printf '%s\n' make git ansible-core python3 debootstrap systemd-container iproute2 openssh-client util-linux ;;
+	# tests/rebuild: a lab, and iptables to count the controller's packets
+	# that leave the lab's network namespace.
+	rebuild) printf '%s\n' make git ansible-core python3 debootstrap systemd-container iproute2 openssh-client util-linux iptables ;;
 	# tests/vm: the hypervisor, the image build, the seed ISO, ssh and curl into the VM.
 	vm) printf '%s\n' make git ansible-core python3 libvirt-daemon-system libvirt-clients "$qemu" qemu-utils \
 		genisoimage debootstrap e2fsprogs openssh-client curl ;;
 	*) die "unknown group '$1' (groups: $ALL_GROUPS)" ;;
 	esac
 }
-ALL_GROUPS="go check lab vm"
+ALL_GROUPS="go check lab rebuild vm"
 
 # missing_packages PKG...: those of PKG not installed, one a line.
 missing_packages() {

@@ -21,6 +21,7 @@
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
+setup_for rebuild
 cd "$REPO_ROOT"
 
 DOC=docs/rebuild-without-internet.md
