@@ -1,36 +1,31 @@
 // Package ansible is the runtime every chezlepro.sovereign module is built on:
-// it reads the args file ansible-core uploads, decodes it into a typed options
-// struct declared with struct tags, calls the module, and prints exactly one
-// JSON object back, with no_log values masked everywhere.
+// it reads the args file ansible-core uploads, decodes it strictly into the
+// module's options struct, calls the module, and prints exactly one JSON
+// object back, with no_log values masked everywhere.
 //
-// Options are declared on a struct:
+// The options are declared once, in the module's sidecar documentation
+// (plugins/modules/NAME.yml): the action plugin validates the task's
+// arguments against it on the controller with ansible-core's own validator,
+// applies the defaults and converts the types. The options struct only says
+// how to read the result, with json tags:
 //
 //	type Options struct {
-//	    Name    string            `ansible:"name" required:"true"`
-//	    Dest    string            `ansible:"dest" type:"path" aliases:"path"`
-//	    State   string            `ansible:"state" choices:"present,absent" default:"present"`
-//	    Keep    int               `ansible:"keep_releases" default:"5"`
-//	    Force   bool              `ansible:"force"`
-//	    Timeout *int              `ansible:"timeout"`          // nil when not given
-//	    Env     map[string]string `ansible:"env"`              // dict of str
-//	    Extra   map[string]any    `ansible:"extra"`            // raw dict
-//	    Args    []string          `ansible:"args"`             // list of str
-//	    Token   string            `ansible:"token" no_log:"true"`
-//	    Gate    *Gate             `ansible:"gate"`             // dict with suboptions
-//	    Files   []File            `ansible:"files"`            // list of dicts with suboptions
+//	    Root    ansible.Path      `json:"root"`    // type: path, expanded here
+//	    Keep    int               `json:"keep"`    // its default comes from the sidecar
+//	    Timeout *int              `json:"timeout"` // nil when not given
+//	    Env     map[string]string `json:"env"`
+//	    Gate    *Gate             `json:"gate"`    // dict with suboptions
 //	}
 //
-// Go types map to Ansible types: string=str (type:"path" for path),
-// int/int64=int, float64=float, bool=bool, []T=list, map[string]T=dict,
-// struct or *struct=dict with suboptions, any=raw. Pointers to scalars are
-// left nil when the option is absent and has no default.
+// A key the struct does not have, or a value of the wrong JSON type, fails
+// the task naming it; docscheck keeps the struct's keys and types those of
+// the sidecar.
 package ansible
 
 import "sync"
 
-// Module describes one module: its name, whether it honours check mode, the
-// option groups that cannot be expressed on a single field, and the function
-// that does the work.
+// Module describes one module: its name, whether it honours check mode, and
+// the function that does the work.
 type Module[O any] struct {
 	// Name is the short module name used in messages ("binary_stage").
 	Name string
@@ -38,10 +33,6 @@ type Module[O any] struct {
 	// runtime answers {"skipped": true, "msg": "remote module (NAME) does not
 	// support check mode"} without calling Run, exactly as Python modules do.
 	SupportsCheckMode bool
-	// Groups of top-level option names (as named in the ansible tag).
-	MutuallyExclusive [][]string
-	RequiredTogether  [][]string
-	RequiredOneOf     [][]string
 	// Run does the work. A non-nil error fails the task with msg set to the
 	// error text; values in the returned Result (if non-nil) are still
 	// returned alongside, so a failed flip can report its gate result.
@@ -114,29 +105,8 @@ type Result struct {
 	Values  map[string]any
 }
 
-// The entry points Main, Execute (runtime.go) and Describe (spec.go) are
-// documented where they are defined.
-//
-// Decoding rules worth knowing when writing a module:
-//   - A null value counts as absent: the default applies, a required option fails.
-//   - A dict option (struct) that is absent stays zero (nil for *struct): its
-//     suboptions' defaults apply only when the dict is given, as in ansible-core.
-//   - Every problem in the arguments is reported at once (*ArgsError), worded
-//     like ansible-core, with nested options named by path ("gate.kind",
-//     "files[1].path").
-//   - no_log values are masked in everything printed: a value that is exactly
-//     a secret becomes "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", a secret inside
-//     a longer string becomes "********", as ansible-core's remove_values does.
-
-// OptionSpec describes one declared option, derived from struct tags.
-type OptionSpec struct {
-	Name       string
-	Type       string // str, path, int, float, bool, list, dict, raw
-	Elements   string // for lists: the element type ("str", "int", "dict", ...)
-	Required   bool
-	Default    any // nil when none; string, int, float64, bool or []string
-	Choices    []string
-	Aliases    []string
-	NoLog      bool
-	Suboptions []OptionSpec // for dicts (struct) and lists of dicts ([]struct)
-}
+// The entry points Main and Execute are in runtime.go. no_log values (those
+// the controller found, URL passwords in any argument, and what Run passes
+// to Context.Hide) are masked in everything printed: a value that is exactly
+// a secret becomes "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", a secret inside a
+// longer string becomes "********", as ansible-core's remove_values does.

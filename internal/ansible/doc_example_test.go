@@ -8,11 +8,13 @@ import (
 	"github.com/chezlepro/sovereign/internal/ansible"
 )
 
-// Options of a small module, declared with struct tags.
+// Options of a small module: its sidecar documents name (required), state
+// (choices present and absent, default present) and token (no_log); the
+// struct only reads them.
 type Options struct {
-	Name  string `ansible:"name" required:"true"`
-	State string `ansible:"state" choices:"present,absent" default:"present"`
-	Token string `ansible:"token" no_log:"true"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Token string `json:"token"`
 }
 
 func module() ansible.Module[Options] {
@@ -33,16 +35,18 @@ func module() ansible.Module[Options] {
 }
 
 // A module's main.go is `func main() { ansible.Main(module()) }`; tests call
-// Execute with the path of an args file, as ansible-core does.
+// Execute with the path of an args file, as ansible-core does, holding what
+// the action plugin sends: the validated arguments and the no_log values.
 func ExampleExecute() {
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
 	args := filepath.Join(dir, "args")
-	_ = os.WriteFile(args, []byte(`{"name": "world", "token": "s3cret", "_ansible_check_mode": false}`), 0o600)
+	_ = os.WriteFile(args, []byte(`{"name": "world", "state": "present", "token": "s3cret",
+		"_chezlepro_no_log_values": ["s3cret"], "_ansible_check_mode": false}`), 0o600)
 	status := ansible.Execute(module(), []string{"greeting", args}, os.Stdout)
 	fmt.Println("exit status", status)
 
-	_ = os.WriteFile(args, []byte(`{"name": "world", "state": "absent"}`), 0o600)
+	_ = os.WriteFile(args, []byte(`{"name": "world", "state": "absent", "token": null}`), 0o600)
 	status = ansible.Execute(module(), []string{"greeting", args}, os.Stdout)
 	fmt.Println("exit status", status)
 	// Output:

@@ -9,56 +9,55 @@ import (
 )
 
 // The example module used by unit, golden and fuzz tests: one option of
-// every kind, no_log values, groups, and a Run that can fail or panic on
-// request.
+// every kind and a Run that can fail or panic on request. Its arguments are
+// written as the controller sends them: validated, defaults applied, with
+// the no_log values under _chezlepro_no_log_values.
 
 type exampleGate struct {
-	Kind    string   `ansible:"kind" required:"true" choices:"http,tcp,command"`
-	URL     string   `ansible:"url"`
-	Timeout int      `ansible:"timeout" default:"30"`
-	Token   string   `ansible:"token" no_log:"true"`
-	Expect  []int    `ansible:"expect_status"`
-	Headers []header `ansible:"headers"`
+	Kind    string   `json:"kind"`
+	URL     string   `json:"url"`
+	Timeout int      `json:"timeout"`
+	Token   string   `json:"token"`
+	Expect  []int    `json:"expect_status"`
+	Headers []header `json:"headers"`
 }
 
 type header struct {
-	Name  string `ansible:"name" required:"true"`
-	Value string `ansible:"value" no_log:"true"`
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 type exampleFile struct {
-	Path string `ansible:"path" type:"path" required:"true"`
-	Mode *int   `ansible:"mode"`
+	Path Path `json:"path"`
+	Mode *int `json:"mode"`
 }
 
 type exampleOptions struct {
-	Name     string            `ansible:"name" required:"true"`
-	Dest     string            `ansible:"dest" type:"path" aliases:"path,target"`
-	State    string            `ansible:"state" choices:"present,absent" default:"present"`
-	Keep     int               `ansible:"keep_releases" default:"5"`
-	Ratio    float64           `ansible:"ratio" default:"0.5"`
-	Force    bool              `ansible:"force"`
-	Timeout  *int              `ansible:"timeout"`
-	Env      map[string]string `ansible:"env"`
-	Extra    map[string]any    `ansible:"extra"`
-	Args     []string          `ansible:"args"`
-	Ports    []int             `ansible:"ports" choices:"80,443,8080"`
-	Password string            `ansible:"password" no_log:"true"`
-	Src      string            `ansible:"src"`
-	Content  string            `ansible:"content"`
-	Gate     *exampleGate      `ansible:"gate"`
-	Files    []exampleFile     `ansible:"files"`
-	Data     any               `ansible:"data"`
-	Behave   string            `ansible:"behave" choices:"ok,change,fail,panic,fail_with_values,reserved,warn,nan,print"`
-	internal int               // untagged: ignored by the runtime
+	Name     string            `json:"name"`
+	Dest     Path              `json:"dest"`
+	State    string            `json:"state"`
+	Keep     int               `json:"keep_releases"`
+	Ratio    float64           `json:"ratio"`
+	Force    bool              `json:"force"`
+	Timeout  *int              `json:"timeout"`
+	Env      map[string]string `json:"env"`
+	Extra    map[string]any    `json:"extra"`
+	Args     []string          `json:"args"`
+	Ports    []int             `json:"ports"`
+	Password string            `json:"password"`
+	Src      string            `json:"src"`
+	Content  string            `json:"content"`
+	Gate     *exampleGate      `json:"gate"`
+	Files    []exampleFile     `json:"files"`
+	Data     any               `json:"data"`
+	Behave   string            `json:"behave"`
+	internal int               // untagged and unexported: never decoded
 }
 
 func exampleModule() Module[exampleOptions] {
 	return Module[exampleOptions]{
 		Name:              "example",
 		SupportsCheckMode: true,
-		MutuallyExclusive: [][]string{{"src", "content"}},
-		RequiredTogether:  [][]string{{"env", "extra"}},
 		Run:               runExample,
 	}
 }
@@ -66,13 +65,13 @@ func exampleModule() Module[exampleOptions] {
 func runExample(ctx *Context, o *exampleOptions) (*Result, error) {
 	res := &Result{Values: map[string]any{
 		"name": o.Name,
-		"dest": o.Dest,
+		"dest": string(o.Dest),
 	}}
 	switch o.Behave {
 	case "change":
 		res.Changed = !ctx.CheckMode
 		res.Msg = fmt.Sprintf("updated %s with password %s", o.Name, o.Password)
-		res.Diff = []Diff{{Before: "old\n", After: "new " + o.Password + "\n", BeforeHeader: o.Dest, AfterHeader: o.Dest}}
+		res.Diff = []Diff{{Before: "old\n", After: "new " + o.Password + "\n", BeforeHeader: string(o.Dest), AfterHeader: string(o.Dest)}}
 		if o.Gate != nil {
 			res.Diff = append(res.Diff, Diff{Before: "gate: none\n", After: "gate: " + o.Gate.Kind + "\n"})
 		}

@@ -3,61 +3,30 @@ package ansible
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io/fs"
-	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// fakeEnv is a fixed machine: HOME=/home/me, user "ops" lives in /srv/ops.
+// fakeEnv reads args files from files; withHome fixes the environment path
+// expansion sees: HOME=/home/me, user "ops" lives in /srv/ops.
 func fakeEnv(files map[string]string) env {
+	return env{readFile: func(p string) ([]byte, error) {
+		if c, ok := files[p]; ok {
+			return []byte(c), nil
+		}
+		return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+	}}
+}
+
+func withHome(t *testing.T) {
 	vars := map[string]string{"HOME": "/home/me", "APP": "shop", "EMPTY": ""}
 	homes := map[string]string{"": "/home/me", "ops": "/srv/ops/", "root": "/"}
-	return env{
-		readFile: func(p string) ([]byte, error) {
-			if c, ok := files[p]; ok {
-				return []byte(c), nil
-			}
-			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
-		},
-		getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
-		userHome: func(u string) (string, bool) {
-			h, ok := homes[u]
-			return h, ok
-		},
-	}
-}
-
-type decoded[O any] struct {
-	opts     *O
-	args     map[string]any
-	warnings []string
-	noLog    map[string]struct{}
-	err      error
-}
-
-// decodeJSON runs the pure decoder on a JSON object of user parameters.
-func decodeJSON[O any](t *testing.T, params string, g groups, strConv string) decoded[O] {
-	t.Helper()
-	p, err := decodeObject([]byte(params))
-	require.NoError(t, err)
-	ss, err := specOf(reflect.TypeOf((*O)(nil)).Elem())
-	require.NoError(t, err)
-	e := fakeEnv(nil)
-	d := newDecoder("test", strConv, e.getenv, e.userHome)
-	opts := new(O)
-	args, err := d.decode(ss, g, p, reflect.ValueOf(opts))
-	return decoded[O]{opts: opts, args: args, warnings: d.warnings, noLog: d.noLog, err: err}
-}
-
-// problems returns the ArgsError's messages (fails when err is another error).
-func problems(t *testing.T, err error) []string {
-	t.Helper()
-	var ae *ArgsError
-	require.True(t, errors.As(err, &ae), "want *ArgsError, got %v", err)
-	return ae.Problems
+	env, home := lookupEnv, homeOf
+	lookupEnv = func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	homeOf = func(u string) (string, bool) { h, ok := homes[u]; return h, ok }
+	t.Cleanup(func() { lookupEnv, homeOf = env, home })
 }
 
 type execResult struct {

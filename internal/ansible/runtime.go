@@ -3,12 +3,10 @@ package ansible
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
-	"reflect"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -34,19 +32,19 @@ func Execute[O any](m Module[O], argv []string, stdout io.Writer) int {
 // env is what the runtime reads from the machine, injected for tests.
 type env struct {
 	readFile func(string) ([]byte, error)
-	getenv   func(string) (string, bool)
-	userHome func(name string) (string, bool)
 }
 
 func hostEnv() env {
-	return env{readFile: os.ReadFile, getenv: os.LookupEnv, userHome: lookupHome}
+	return env{readFile: os.ReadFile}
 }
+
+func osLookupEnv(k string) (string, bool) { return os.LookupEnv(k) }
 
 // lookupHome mirrors Python's expanduser: $HOME for the current user, else
 // the passwd database.
 func lookupHome(name string) (string, bool) {
 	if name == "" {
-		if h, ok := os.LookupEnv("HOME"); ok {
+		if h, ok := lookupEnv("HOME"); ok {
 			return h, true
 		}
 		u, err := user.Current()
@@ -131,34 +129,26 @@ func run[O any](m Module[O], argv []string, e env, r *response) {
 		ctx.ModuleName = in.moduleName
 	}
 	r.diffOn = in.diff
-	r.invocation = plain(userParams) // until decoding succeeds, echo what was given
+	r.invocation = plain(userParams) // as validated on the controller
 
-	ss, err := specOf(reflect.TypeOf((*O)(nil)).Elem())
-	if err == nil {
-		err = validateGroups(ss, m)
-	}
-	if err == nil && m.Run == nil {
-		err = errors.New("Module.Run is nil")
-	}
-	if err != nil {
-		r.fail("module %s is declared wrongly: %v", m.Name, err)
+	if m.Run == nil {
+		r.fail("module %s is declared wrongly: Module.Run is nil", m.Name)
 		return
 	}
 
-	d := newDecoder(m.Name, in.strConv, e.getenv, e.userHome)
-	r.noLog = d.noLog // shared: filled while decoding, even if decoding fails
-	ctx.noLog = d.noLog
-	addURLPasswords(d.noLog, userParams)
-	opts := new(O)
-	args, err := d.decode(ss, groups{m.MutuallyExclusive, m.RequiredTogether, m.RequiredOneOf}, userParams, reflect.ValueOf(opts))
-	for _, w := range d.warnings {
-		ctx.Warn(w)
+	noLog := map[string]struct{}{}
+	for _, v := range in.noLogValues {
+		if v != "" {
+			noLog[v] = struct{}{}
+		}
 	}
-	if err != nil {
+	addURLPasswords(noLog, userParams)
+	r.noLog, ctx.noLog = noLog, noLog
+	opts := new(O)
+	if err := decodeOptions(userParams, opts); err != nil {
 		r.fail("%v", err)
 		return
 	}
-	r.invocation = args
 
 	if ctx.CheckMode && !m.SupportsCheckMode {
 		r.skipped = true
@@ -204,72 +194,41 @@ func reservedIn(values map[string]any) []string {
 	return bad
 }
 
-// validateGroups rejects groups naming options that do not exist: a typo
-// there would silently disable the check.
-func validateGroups[O any](ss *structSpec, m Module[O]) error {
-	for _, set := range []struct {
-		what   string
-		groups [][]string
-	}{
-		{"MutuallyExclusive", m.MutuallyExclusive},
-		{"RequiredTogether", m.RequiredTogether},
-		{"RequiredOneOf", m.RequiredOneOf},
-	} {
-		for _, g := range set.groups {
-			for _, name := range g {
-				o, ok := ss.byName[name]
-				if !ok || o.spec.Name != name {
-					return fmt.Errorf("%s group %v names %q, which is not a top-level option name", set.what, g, name)
-				}
-			}
-		}
-	}
-	return nil
-}
-
 // internal holds the _ansible_* keys the runtime honours.
 type internal struct {
 	checkMode, diff, noLog bool
 	verbosity              int
 	moduleName, tmpDir     string
-	strConv                string
+	noLogValues            []string
 }
 
-// parseInternal splits the _ansible_* keys off the user's parameters. Keys it
-// does not know are accepted silently: newer ansible-core versions add more.
+// parseInternal splits the _ansible_* keys (and the controller's no_log
+// values) off the user's parameters. Keys it does not know are accepted
+// silently: newer ansible-core versions add more.
 func parseInternal(params map[string]any) (internal, map[string]any, error) {
-	in := internal{strConv: convWarn}
+	var in internal
 	user := make(map[string]any, len(params))
 	for k, v := range params {
-		if !strings.HasPrefix(k, "_ansible_") {
+		if k != noLogValuesKey && !strings.HasPrefix(k, "_ansible_") {
 			user[k] = v
 			continue
 		}
 		var err error
 		switch k {
+		case noLogValuesKey:
+			err = decodeInternal(v, &in.noLogValues)
 		case "_ansible_check_mode":
-			in.checkMode, err = internalBool(v)
+			err = decodeInternal(v, &in.checkMode)
 		case "_ansible_diff":
-			in.diff, err = internalBool(v)
+			err = decodeInternal(v, &in.diff)
 		case "_ansible_no_log":
-			in.noLog, err = internalBool(v)
+			err = decodeInternal(v, &in.noLog)
 		case "_ansible_verbosity":
-			if v != nil {
-				var n int64
-				n, err = toInt(v, reflect.TypeOf(0))
-				in.verbosity = int(n)
-			}
+			err = decodeInternal(v, &in.verbosity)
 		case "_ansible_module_name":
-			in.moduleName, err = internalString(v)
+			err = decodeInternal(v, &in.moduleName)
 		case "_ansible_tmpdir":
-			in.tmpDir, err = internalString(v)
-		case "_ansible_string_conversion_action":
-			var s string
-			s, err = internalString(v)
-			switch s {
-			case convWarn, convIgnore, convError:
-				in.strConv = s
-			}
+			err = decodeInternal(v, &in.tmpDir)
 		}
 		if err != nil {
 			return in, nil, fmt.Errorf("invalid internal parameter %s: %w", k, err)
@@ -278,21 +237,16 @@ func parseInternal(params map[string]any) (internal, map[string]any, error) {
 	return in, user, nil
 }
 
-func internalBool(v any) (bool, error) {
+// decodeInternal decodes one internal value; null leaves the zero value.
+func decodeInternal(v any, dst any) error {
 	if v == nil {
-		return false, nil
+		return nil
 	}
-	return toBool(v)
-}
-
-func internalString(v any) (string, error) {
-	switch x := v.(type) {
-	case nil:
-		return "", nil
-	case string:
-		return x, nil
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = json.Unmarshal(b, dst)
 	}
-	return "", fmt.Errorf("%s is not a string", pyType(v))
+	return err
 }
 
 // safeEncode is encode, surviving a panic in a return value's MarshalJSON.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +26,9 @@ const allInternalKeys = `"_ansible_check_mode": false, "_ansible_debug": false, 
 	"_ansible_some_future_key": {"x": [1]}`
 
 func TestExecuteSuccess(t *testing.T) {
-	r := execArgs(t, exampleModule(), `{"name": "web", "dest": "~/rel", `+allInternalKeys+`}`)
+	withHome(t)
+	r := execArgs(t, exampleModule(), `{"name": "web", "dest": "~/rel", "state": "present", "keep_releases": 5, "ratio": 0.5,
+		"force": null, "gate": null, `+allInternalKeys+`}`)
 	assert.Equal(t, 0, r.status)
 	assert.Equal(t, map[string]any{
 		"changed": false,
@@ -33,17 +36,29 @@ func TestExecuteSuccess(t *testing.T) {
 		"dest":    "/home/me/rel",
 		"summary": "web/present/5",
 		"invocation": map[string]any{"module_args": map[string]any{
-			"name": "web", "dest": "/home/me/rel", "state": "present", "keep_releases": 5.0, "ratio": 0.5,
-			"force": nil, "timeout": nil, "env": nil, "extra": nil, "args": nil, "ports": nil, "password": nil,
-			"src": nil, "content": nil, "gate": nil, "files": nil, "data": nil, "behave": nil,
+			"name": "web", "dest": "~/rel", "state": "present", "keep_releases": 5.0, "ratio": 0.5, "force": nil, "gate": nil,
 		}},
 	}, r.out)
 	assert.True(t, strings.HasSuffix(r.stdout, "}\n"))
 	assert.Empty(t, r.stderr)
 }
 
+func TestPathExpansion(t *testing.T) {
+	withHome(t)
+	for in, want := range map[string]string{
+		"~/rel": "/home/me/rel", "~": "/home/me", "~ops/x": "/srv/ops/x", "~root": "/", "~nobody/x": "~nobody/x",
+		"$APP/x": "shop/x", "${APP}x": "shopx", "$NOPE/x": "$NOPE/x", "/a/$EMPTY/b": "/a//b", "a~/b": "a~/b",
+	} {
+		var p Path
+		require.NoError(t, json.Unmarshal([]byte(strconv.Quote(in)), &p))
+		assert.Equal(t, want, string(p), in)
+	}
+	var p Path
+	assert.Error(t, json.Unmarshal([]byte(`5`), &p), "a path is a JSON string")
+}
+
 func TestExecuteBadInputs(t *testing.T) {
-	valid := "'y', 'yes', 'on', '1', 'true', 't', 1, 1.0, True, 'n', 'no', 'off', '0', 'false', 'f', 0, 0.0, False"
+	via := " (arguments reach the module through its action plugin, "
 	cases := []struct {
 		name, args, msg string
 	}{
@@ -51,21 +66,20 @@ func TestExecuteBadInputs(t *testing.T) {
 		{"blank file", " \n\t", "the arguments file /tmp/args is empty"},
 		{"malformed", `{"name": `, "cannot parse the arguments file /tmp/args: unexpected EOF"},
 		{"not json", `name=web`, "cannot parse the arguments file /tmp/args: invalid character 'a' in literal null (expecting 'u')"},
-		{"list", `["name"]`, "cannot parse the arguments file /tmp/args: expected a JSON object, got list"},
-		{"string", `"name"`, "cannot parse the arguments file /tmp/args: expected a JSON object, got str"},
-		{"null", `null`, "cannot parse the arguments file /tmp/args: expected a JSON object, got NoneType"},
+		{"list", `["name"]`, "cannot parse the arguments file /tmp/args: expected a JSON object, got array"},
+		{"string", `"name"`, "cannot parse the arguments file /tmp/args: expected a JSON object, got string"},
+		{"null", `null`, "cannot parse the arguments file /tmp/args: expected a JSON object, got null"},
 		{"two objects", `{} {}`, "cannot parse the arguments file /tmp/args: unexpected data after the JSON object"},
 		{"trailing junk", `{"name": "x"} junk`, "cannot parse the arguments file /tmp/args: unexpected data after the JSON object"},
-		{"bad check mode", `{"name": "x", "_ansible_check_mode": "maybe"}`, "invalid internal parameter _ansible_check_mode: The value 'maybe' is not a valid boolean.  Valid booleans include: " + valid},
-		{"bad verbosity", `{"name": "x", "_ansible_verbosity": "loud"}`, "invalid internal parameter _ansible_verbosity: 'loud' cannot be converted to an int"},
-		{"bad tmpdir", `{"name": "x", "_ansible_tmpdir": 5}`, "invalid internal parameter _ansible_tmpdir: int is not a string"},
-		{"missing required", `{}`, "missing required arguments: name"},
-		{"unsupported", `{"name": "x", "nme": "y"}`, "Unsupported parameters for (example) module: nme. Supported parameters include: args, behave, content, data, dest, env, extra, files, force, gate, keep_releases, name, password, ports, ratio, src, state, timeout (path, target)."},
-		{"mutually exclusive", `{"name": "x", "src": "a", "content": "b"}`, "parameters are mutually exclusive: src|content"},
-		{"required together", `{"name": "x", "env": {}}`, "parameters are required together: env, extra"},
-		{"alias twice", `{"name": "x", "dest": "/a", "path": "/b"}`, "option dest is given under several names (dest, path); use only one"},
-		{"nested", `{"name": "x", "gate": {"url": "u"}}`, "missing required arguments: gate.kind"},
-		{"string conversion error", `{"name": 5, "_ansible_string_conversion_action": "error"}`, "argument 'name' is of type int and we were unable to convert to str: 5 is not a string and conversion is not allowed"},
+		{"bad check mode", `{"name": "x", "_ansible_check_mode": "maybe"}`, "invalid internal parameter _ansible_check_mode: json: cannot unmarshal string into Go value of type bool"},
+		{"bad verbosity", `{"name": "x", "_ansible_verbosity": "loud"}`, "invalid internal parameter _ansible_verbosity: json: cannot unmarshal string into Go value of type int"},
+		{"bad tmpdir", `{"name": "x", "_ansible_tmpdir": 5}`, "invalid internal parameter _ansible_tmpdir: json: cannot unmarshal number into Go value of type string"},
+		{"bad no_log values", `{"name": "x", "_chezlepro_no_log_values": "pw"}`, "invalid internal parameter _chezlepro_no_log_values: json: cannot unmarshal string into Go value of type []string"},
+		{"unsupported", `{"name": "x", "nme": "y"}`, `unsupported parameter "nme"` + via + "which checks them against the documented options)"},
+		{"unsupported nested", `{"name": "x", "gate": {"kynd": "tcp"}}`, `unsupported parameter "kynd"` + via + "which checks them against the documented options)"},
+		{"wrong type", `{"name": "x", "keep_releases": "many"}`, "argument 'keep_releases' is a JSON string where the module reads int" + via + "which converts them)"},
+		{"wrong type nested", `{"name": "x", "gate": {"timeout": 1.5}}`, "argument 'gate.timeout' is a JSON number 1.5 where the module reads int" + via + "which converts them)"},
+		{"wrong type in list", `{"name": "x", "files": [{"path": 5}]}`, "argument 'files.path' is a JSON number where the module reads string" + via + "which converts them)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -80,7 +94,8 @@ func TestExecuteBadInputs(t *testing.T) {
 }
 
 func TestInvocationOnBadArgumentsEchoesWhatWasGiven(t *testing.T) {
-	r := execArgs(t, exampleModule(), `{"name": "x", "keep_releases": "many", "password": "s3cret!", "_ansible_diff": true}`)
+	r := execArgs(t, exampleModule(), `{"name": "x", "keep_releases": "many", "password": "s3cret!", "_ansible_diff": true,
+		"_chezlepro_no_log_values": ["s3cret!"]}`)
 	assert.Equal(t, map[string]any{"module_args": map[string]any{
 		"name": "x", "keep_releases": "many", "password": noLogPlaceholder,
 	}}, r.out["invocation"])
@@ -130,7 +145,7 @@ func TestContextFromInternalKeys(t *testing.T) {
 		got = seen{ctx.ModuleName, ctx.CheckMode, ctx.Diff, ctx.NoLog, ctx.Verbosity, ctx.TmpDir}
 		return nil, nil
 	}}
-	r := execArgs(t, m, `{"_ansible_check_mode": "yes", "_ansible_diff": true, "_ansible_no_log": 1,
+	r := execArgs(t, m, `{"_ansible_check_mode": true, "_ansible_diff": true, "_ansible_no_log": true,
 		"_ansible_verbosity": 3, "_ansible_module_name": "chezlepro.sovereign.ctx", "_ansible_tmpdir": "/tmp/ansible-x"}`)
 	assert.Equal(t, 0, r.status)
 	assert.Equal(t, map[string]any{"changed": false, "invocation": map[string]any{"module_args": map[string]any{}}}, r.out)
@@ -146,7 +161,7 @@ func TestCheckModeNotSupportedSkipsWithoutRunning(t *testing.T) {
 	m := exampleModule()
 	m.SupportsCheckMode = false
 	m.Run = func(*Context, *exampleOptions) (*Result, error) { called = true; return nil, nil }
-	r := execArgs(t, m, `{"name": "web", "password": "pw-123", "_ansible_check_mode": true}`)
+	r := execArgs(t, m, `{"name": "web", "password": "pw-123", "_ansible_check_mode": true, "_chezlepro_no_log_values": ["pw-123"]}`)
 	assert.False(t, called)
 	assert.Equal(t, 0, r.status)
 	assert.Equal(t, false, r.out["changed"])
@@ -156,8 +171,9 @@ func TestCheckModeNotSupportedSkipsWithoutRunning(t *testing.T) {
 	assert.Equal(t, noLogPlaceholder, r.out["invocation"].(map[string]any)["module_args"].(map[string]any)["password"])
 
 	// Bad arguments fail even in check mode, as in ansible-core.
-	r = execArgs(t, m, `{"_ansible_check_mode": true}`)
-	assert.Equal(t, "missing required arguments: name", r.out["msg"])
+	r = execArgs(t, m, `{"name": 5, "_ansible_check_mode": true}`)
+	assert.Equal(t, true, r.out["failed"])
+	assert.Contains(t, r.out["msg"], "argument 'name' is a JSON number")
 	assert.False(t, called)
 }
 
@@ -188,7 +204,7 @@ func TestDiffEmission(t *testing.T) {
 func TestMaskingEverywhere(t *testing.T) {
 	r := execArgs(t, exampleModule(), `{"name": "web", "dest": "/srv/hunter2x", "password": "hunter2", "behave": "change",
 		"gate": {"kind": "http", "url": "https://h/?t=tok-42", "token": "tok-42", "headers": [{"name": "Auth", "value": "Bearer zz9"}]},
-		"_ansible_diff": true}`)
+		"_ansible_diff": true, "_chezlepro_no_log_values": ["hunter2", "tok-42", "Bearer zz9"]}`)
 	require.Equal(t, 0, r.status, r.stdout)
 	assert.NotContains(t, r.stdout, "hunter2")
 	assert.NotContains(t, r.stdout, "tok-42")
@@ -206,21 +222,25 @@ func TestMaskingEverywhere(t *testing.T) {
 	assert.Equal(t, noLogPlaceholder, gate["headers"].([]any)[0].(map[string]any)["value"])
 	assert.Equal(t, "Auth", gate["headers"].([]any)[0].(map[string]any)["name"])
 
-	r = execArgs(t, exampleModule(), `{"name": "web", "password": "hunter2", "behave": "warn"}`)
+	r = execArgs(t, exampleModule(), `{"name": "web", "password": "hunter2", "behave": "warn", "_chezlepro_no_log_values": ["hunter2"]}`)
 	assert.Equal(t, []any{"token ******** expires soon"}, r.out["warnings"])
 	assert.Equal(t, []any{map[string]any{"msg": "option keep_releases will be renamed", "version": "2.0.0", "collection_name": "chezlepro.sovereign"}}, r.out["deprecations"])
 
-	r = execArgs(t, exampleModule(), `{"name": "web", "password": "hunter2", "behave": "fail_with_values"}`)
+	r = execArgs(t, exampleModule(), `{"name": "web", "password": "hunter2", "behave": "fail_with_values", "_chezlepro_no_log_values": ["hunter2"]}`)
 	assert.Equal(t, map[string]any{"status": 503.0, "secret_echo": noLogPlaceholder}, r.out["gate_result"])
 
 	// A secret that is a number masks numbers that contain it, and the
 	// message of a failure that quotes it.
-	r = execArgs(t, exampleModule(), `{"name": "web", "password": 503, "behave": "fail_with_values", "_ansible_string_conversion_action": "ignore"}`)
+	r = execArgs(t, exampleModule(), `{"name": "web", "password": "503", "behave": "fail_with_values", "_chezlepro_no_log_values": ["503"]}`)
 	assert.Equal(t, map[string]any{"status": noLogPlaceholder, "secret_echo": noLogPlaceholder}, r.out["gate_result"])
 	assert.Equal(t, false, r.out["changed"], "booleans are never masked")
 
-	r = execArgs(t, exampleModule(), `{"name": "web", "password": "hunter2", "gate": {"kind": "hunter2"}}`)
-	assert.Equal(t, "value of gate.kind must be one of: http, tcp, command, got: ********", r.out["msg"], "error messages are masked")
+	r = execArgs(t, exampleModule(), `{"name": "hunter2", "behave": "fail", "_chezlepro_no_log_values": ["hunter2"]}`)
+	assert.Equal(t, "cannot stage ********: disk full", r.out["msg"], "error messages are masked")
+
+	// Without the controller's list, an option is not a secret.
+	r = execArgs(t, exampleModule(), `{"name": "web", "password": "hunter2", "behave": "warn"}`)
+	assert.Equal(t, []any{"token hunter2 expires soon"}, r.out["warnings"])
 }
 
 func TestRunPanics(t *testing.T) {
@@ -251,7 +271,7 @@ func TestRunErrors(t *testing.T) {
 }
 
 func TestReservedKeys(t *testing.T) {
-	r := execArgs(t, exampleModule(), `{"name": "web", "behave": "reserved"}`)
+	r := execArgs(t, exampleModule(), `{"name": "web", "state": "present", "keep_releases": 5, "behave": "reserved"}`)
 	assert.Equal(t, 1, r.status)
 	assert.Equal(t, "module example returned reserved result keys in Result.Values: changed, msg (reserved: changed, deprecations, diff, failed, invocation, msg, skipped, warnings, and any _ansible_ key)", r.out["msg"])
 	assert.Equal(t, false, r.out["changed"])
@@ -293,30 +313,11 @@ func TestNilResult(t *testing.T) {
 }
 
 func TestModuleDeclaredWrongly(t *testing.T) {
-	cases := []struct {
-		mod  func(*Module[exampleOptions])
-		want string
-	}{
-		{func(m *Module[exampleOptions]) { m.MutuallyExclusive = [][]string{{"src", "sorce"}} },
-			`module example is declared wrongly: MutuallyExclusive group [src sorce] names "sorce", which is not a top-level option name`},
-		{func(m *Module[exampleOptions]) { m.RequiredOneOf = [][]string{{"path"}} },
-			`module example is declared wrongly: RequiredOneOf group [path] names "path", which is not a top-level option name`},
-		{func(m *Module[exampleOptions]) { m.RequiredTogether = [][]string{{"kind"}} },
-			`module example is declared wrongly: RequiredTogether group [kind] names "kind", which is not a top-level option name`},
-		{func(m *Module[exampleOptions]) { m.Run = nil }, "module example is declared wrongly: Module.Run is nil"},
-	}
-	for _, c := range cases {
-		m := exampleModule()
-		c.mod(&m)
-		r := execArgs(t, m, `{"name": "x"}`)
-		assert.Equal(t, c.want, r.out["msg"])
-		assert.Equal(t, 1, r.status)
-	}
-	type bad struct {
-		C chan int `ansible:"c"`
-	}
-	r := execArgs(t, Module[bad]{Name: "b", Run: func(*Context, *bad) (*Result, error) { return nil, nil }}, `{}`)
-	assert.Equal(t, "module b is declared wrongly: invalid options declaration ansible.bad: field C: unsupported Go type chan int", r.out["msg"])
+	m := exampleModule()
+	m.Run = nil
+	r := execArgs(t, m, `{"name": "x"}`)
+	assert.Equal(t, "module example is declared wrongly: Module.Run is nil", r.out["msg"])
+	assert.Equal(t, 1, r.status)
 }
 
 func TestOutputIsOneCompactObjectWithSortedKeys(t *testing.T) {

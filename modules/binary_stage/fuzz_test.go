@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chezlepro/sovereign/internal/ansible"
 )
 
 // FuzzResolve: whatever the options, resolve returns an error or a spec
@@ -21,7 +23,7 @@ func FuzzResolve(f *testing.F) {
 	f.Add("/", "/opt", "releases", "rel", "ftp://x", "1", ".release.json", "u+x", false, "md5:x")
 	f.Add("/opt/a", "/opt/a/.binary_stage/r", "x", "", "http://[::1", "1\n2", "a/b", "0o750", false, "sha256:"+sum)
 	f.Fuzz(func(t *testing.T, root, releases, slot, src, rawURL, version, binary, mode string, allow bool, checksum string) {
-		o := Options{Root: root, ReleasesDir: releases, Slot: slot, Src: src, URL: rawURL, Version: version, Binary: binary,
+		o := Options{Root: ansible.Path(root), ReleasesDir: ansible.Path(releases), Slot: slot, Src: ansible.Path(src), URL: rawURL, Version: version, Binary: binary,
 			Mode: mode, AllowUnsafe: allow, Checksum: checksum, KeepReleases: 5, SmokeTimeout: 30, Timeout: 60, LockTimeout: 60}
 		if mode == "" {
 			o.Mode = nil

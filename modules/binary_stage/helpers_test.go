@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/ansible/ansibletest"
 )
 
 // runAs makes the test binary act as the module process when the kill
@@ -28,16 +29,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// writeArgs writes an ansible-core style args file and returns its path.
+// writeArgs writes the args file ansible-core would upload for a task giving
+// args, validated and completed by the controller code, and returns its path.
 func writeArgs(t *testing.T, args map[string]any) string {
 	t.Helper()
-	data, err := json.Marshal(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "args")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
+	p, msg := ansibletest.WriteArgs(t, "binary_stage", args)
+	if msg != "" {
+		t.Fatalf("the controller refuses %v: %s", args, msg)
 	}
 	return p
 }
@@ -47,7 +45,11 @@ func writeArgs(t *testing.T, args map[string]any) string {
 func execModule(t *testing.T, args map[string]any) map[string]any {
 	t.Helper()
 	var buf bytes.Buffer
-	ansible.Execute(module(), []string{"binary_stage", writeArgs(t, args)}, &buf)
+	if p, msg := ansibletest.WriteArgs(t, "binary_stage", args); msg != "" {
+		buf.Write(ansibletest.Failed(msg))
+	} else {
+		ansible.Execute(module(), []string{"binary_stage", p}, &buf)
+	}
 	var res map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &res); err != nil {
 		t.Fatalf("module output is not JSON: %v\n%s", err, buf.String())

@@ -16,8 +16,6 @@ func module() ansible.Module[Options] {
 	return ansible.Module[Options]{
 		Name:              "binary_stage",
 		SupportsCheckMode: true,
-		MutuallyExclusive: [][]string{{"src", "url"}},
-		RequiredOneOf:     [][]string{{"src", "url", "manifest"}},
 		Run:               run,
 	}
 }
@@ -32,7 +30,7 @@ func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	mt, err := metrics.Resolve(opts.MetricsDir, metricsDefault)
+	mt, err := metrics.Resolve(string(opts.MetricsDir), metricsDefault)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chezlepro/sovereign/internal/ansible"
 	"github.com/chezlepro/sovereign/internal/lock"
 )
 
@@ -627,7 +628,7 @@ func TestWaiterFindsWorkDone(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the module has planned and waits for the lock
 
 	// The other run, under the lock.
-	o := Options{Src: src, Checksum: "sha256:" + sum, Version: "1.0", Root: f.root, Slot: "green", Binary: "app",
+	o := Options{Src: ansible.Path(src), Checksum: "sha256:" + sum, Version: "1.0", Root: ansible.Path(f.root), Slot: "green", Binary: "app",
 		KeepReleases: 5, SmokeTimeout: 30, Timeout: 60, LockTimeout: 60}
 	s, err := resolve(&o)
 	if err != nil {

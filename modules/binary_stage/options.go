@@ -13,35 +13,37 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chezlepro/sovereign/internal/ansible"
 )
 
 // Options are the module's parameters; plugins/modules/binary_stage.yml
 // documents each one and docs_test.go keeps the two in step.
 type Options struct {
-	Src           string   `ansible:"src" type:"path"`
-	URL           string   `ansible:"url"`
-	Manifest      string   `ansible:"manifest" type:"path"`
-	Checksum      string   `ansible:"checksum"`
-	Version       string   `ansible:"version"`
-	Binary        string   `ansible:"binary"`
-	Root          string   `ansible:"root" type:"path" required:"true"`
-	ReleasesDir   string   `ansible:"releases_dir" type:"path"`
-	Slot          string   `ansible:"slot" required:"true"`
-	Owner         string   `ansible:"owner"`
-	Group         string   `ansible:"group"`
-	Mode          any      `ansible:"mode"`
-	AllowUnsafe   bool     `ansible:"allow_unsafe_mode" default:"false"`
-	Capabilities  []string `ansible:"capabilities"`
-	KeepReleases  int      `ansible:"keep_releases" default:"5"`
-	Smoke         []string `ansible:"smoke"`
-	SmokeExpect   string   `ansible:"smoke_expect"`
-	SmokeTimeout  int      `ansible:"smoke_timeout" default:"30"`
-	Timeout       int      `ansible:"timeout" default:"60"`
-	ValidateCerts bool     `ansible:"validate_certs" default:"true"`
-	CAPath        string   `ansible:"ca_path" type:"path"`
-	Reverify      bool     `ansible:"reverify" default:"false"`
-	LockTimeout   int      `ansible:"lock_timeout" default:"60"`
-	MetricsDir    string   `ansible:"metrics_dir" type:"path"`
+	Src           ansible.Path `json:"src"`
+	URL           string       `json:"url"`
+	Manifest      ansible.Path `json:"manifest"`
+	Checksum      string       `json:"checksum"`
+	Version       string       `json:"version"`
+	Binary        string       `json:"binary"`
+	Root          ansible.Path `json:"root"`
+	ReleasesDir   ansible.Path `json:"releases_dir"`
+	Slot          string       `json:"slot"`
+	Owner         string       `json:"owner"`
+	Group         string       `json:"group"`
+	Mode          any          `json:"mode"`
+	AllowUnsafe   bool         `json:"allow_unsafe_mode"`
+	Capabilities  []string     `json:"capabilities"`
+	KeepReleases  int          `json:"keep_releases"`
+	Smoke         []string     `json:"smoke"`
+	SmokeExpect   string       `json:"smoke_expect"`
+	SmokeTimeout  int          `json:"smoke_timeout"`
+	Timeout       int          `json:"timeout"`
+	ValidateCerts bool         `json:"validate_certs"`
+	CAPath        ansible.Path `json:"ca_path"`
+	Reverify      bool         `json:"reverify"`
+	LockTimeout   int          `json:"lock_timeout"`
+	MetricsDir    ansible.Path `json:"metrics_dir"`
 }
 
 var (
@@ -186,15 +188,15 @@ func within(p, dir string) bool {
 func resolve(o *Options) (*spec, error) {
 	s := &spec{UID: -1, GID: -1, Size: -1, SrcSize: -1, Reverify: o.Reverify, ValidateCerts: o.ValidateCerts}
 	var err error
-	if s.Root, err = cleanAbs("root", o.Root); err != nil {
+	if s.Root, err = cleanAbs("root", string(o.Root)); err != nil {
 		return nil, err
 	}
 	if s.Root == "/" {
 		return nil, fmt.Errorf("root must not be /")
 	}
 	s.ReleasesDir = filepath.Join(s.Root, "releases")
-	if o.ReleasesDir != "" {
-		if s.ReleasesDir, err = cleanAbs("releases_dir", o.ReleasesDir); err != nil {
+	if string(o.ReleasesDir) != "" {
+		if s.ReleasesDir, err = cleanAbs("releases_dir", string(o.ReleasesDir)); err != nil {
 			return nil, err
 		}
 	}
@@ -214,11 +216,11 @@ func resolve(o *Options) (*spec, error) {
 		return nil, fmt.Errorf("slot %q collides with releases_dir %q", s.Slot, s.ReleasesDir)
 	}
 
-	if o.Src != "" && o.URL != "" {
+	if string(o.Src) != "" && o.URL != "" {
 		return nil, fmt.Errorf("src and url are mutually exclusive")
 	}
-	if o.Src != "" {
-		if s.Src, err = cleanAbs("src", o.Src); err != nil {
+	if string(o.Src) != "" {
+		if s.Src, err = cleanAbs("src", string(o.Src)); err != nil {
 			return nil, err
 		}
 	}
@@ -231,8 +233,8 @@ func resolve(o *Options) (*spec, error) {
 	}
 
 	var m *manifest
-	if o.Manifest != "" {
-		if s.Manifest, err = cleanAbs("manifest", o.Manifest); err != nil {
+	if string(o.Manifest) != "" {
+		if s.Manifest, err = cleanAbs("manifest", string(o.Manifest)); err != nil {
 			return nil, err
 		}
 		if m, err = readManifest(s.Manifest); err != nil {
@@ -337,8 +339,8 @@ func resolve(o *Options) (*spec, error) {
 	s.SmokeTimeout = time.Duration(o.SmokeTimeout) * time.Second
 	s.Timeout = time.Duration(o.Timeout) * time.Second
 	s.LockTimeout = time.Duration(o.LockTimeout) * time.Second
-	if o.CAPath != "" {
-		if s.CAPath, err = cleanAbs("ca_path", o.CAPath); err != nil {
+	if string(o.CAPath) != "" {
+		if s.CAPath, err = cleanAbs("ca_path", string(o.CAPath)); err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chezlepro/sovereign/internal/ansible"
 )
 
 func goodOptions() Options {
@@ -63,7 +65,6 @@ func TestResolveRefusesBadInputs(t *testing.T) {
 		{"slot upper case", func(o *Options) { o.Slot = "Green" }, "must match [a-z0-9_-]+"},
 		{"slot is releases", func(o *Options) { o.Slot = "releases" }, "collides with releases_dir"},
 		{"no source", func(o *Options) { o.Src = "" }, "one of src, url or manifest is required"},
-		{"src and url", func(o *Options) { o.URL = "http://forge.lan/x" }, "mutually exclusive"},
 		{"ftp url", func(o *Options) { o.Src, o.URL = "", "ftp://forge.lan/x" }, "must be an http:// or https:// URL"},
 		{"url without checksum", func(o *Options) { o.Src, o.URL, o.Checksum = "", "http://forge.lan/x", "" }, "url needs a checksum"},
 		{"bad checksum", func(o *Options) { o.Checksum = "sha256:1234" }, "64 hexadecimal digits"},
@@ -158,7 +159,7 @@ func TestResolveManifest(t *testing.T) {
 		"schema": 1, "name": "traefik", "version": "v3.1.2", "commit": "4f2a1c0e", "sha256": sum,
 		"size": 1234, "artifact": "/srv/store/traefik", "recipe_hash": "ignored",
 	}
-	o := Options{Manifest: writeManifest(t, full), Root: "/opt/traefik", Slot: "blue", KeepReleases: 5,
+	o := Options{Manifest: ansible.Path(writeManifest(t, full)), Root: "/opt/traefik", Slot: "blue", KeepReleases: 5,
 		SmokeTimeout: 30, Timeout: 60, LockTimeout: 60}
 	s, err := resolve(&o)
 	if err != nil {
@@ -171,7 +172,7 @@ func TestResolveManifest(t *testing.T) {
 
 	// The sha256:-prefixed form is accepted as well.
 	prefixed := map[string]any{"name": "traefik", "version": "1", "sha256": "sha256:" + sum, "artifact": "/a/traefik"}
-	o.Manifest = writeManifest(t, prefixed)
+	o.Manifest = ansible.Path(writeManifest(t, prefixed))
 	if s, err = resolve(&o); err != nil || s.SHA256 != sum || s.Size != -1 {
 		t.Fatalf("prefixed manifest: %+v, %v", s, err)
 	}
@@ -190,7 +191,7 @@ func TestResolveManifest(t *testing.T) {
 		"relative artifact":    {map[string]any{"name": "x", "version": "1", "sha256": sum, "artifact": "x"}, nil, "must be an absolute path"},
 		"negative size":        {map[string]any{"name": "x", "version": "1", "sha256": sum, "size": -1}, nil, "size -1 is negative"},
 	} {
-		o := Options{Manifest: writeManifest(t, tc.m), Root: "/opt/traefik", Slot: "blue", KeepReleases: 5,
+		o := Options{Manifest: ansible.Path(writeManifest(t, tc.m)), Root: "/opt/traefik", Slot: "blue", KeepReleases: 5,
 			SmokeTimeout: 30, Timeout: 60, LockTimeout: 60}
 		if tc.edit != nil {
 			tc.edit(&o)
@@ -202,7 +203,7 @@ func TestResolveManifest(t *testing.T) {
 
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte("{not json"), 0o644)
-	o.Manifest = bad
+	o.Manifest = ansible.Path(bad)
 	if _, err := resolve(&o); err == nil || !strings.Contains(err.Error(), "is not valid JSON") {
 		t.Errorf("invalid JSON manifest: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/ansible/ansibletest"
 )
 
 // D1: a URL's user:password@ never reaches a file or the result, with or
@@ -38,7 +39,11 @@ func TestURLPasswordIsNeverWrittenNorReturned(t *testing.T) {
 			a[k] = v
 		}
 		var out bytes.Buffer
-		ansible.Execute(module(), []string{"binary_stage", writeArgs(t, a)}, &out)
+		p, msg := ansibletest.WriteArgs(t, "binary_stage", a)
+		if msg != "" {
+			t.Fatalf("run %v refused: %s", extra, msg)
+		}
+		ansible.Execute(module(), []string{"binary_stage", p}, &out)
 		if strings.Contains(out.String(), `"failed": true`) || strings.Contains(out.String(), `"failed":true`) {
 			t.Fatalf("run %v failed: %s", extra, out.String())
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -15,7 +16,8 @@ import (
 // instead of a definition re-typed from memory.
 
 // definitionOf is o's definition as recorded: JSON of the Options with the
-// per-run fields cleared (field names are Go's; the same struct reads it).
+// per-run fields cleared, keyed by option name (records written before the
+// options had json tags are keyed by Go field name: readDefinition reads both).
 func definitionOf(o *Options) (json.RawMessage, error) {
 	d := *o
 	d.Name, d.State, d.Active, d.Action = "", "", "", ""
@@ -28,7 +30,8 @@ func definitionOf(o *Options) (json.RawMessage, error) {
 }
 
 // givenDefinition lists the definition options given in o; options with a
-// default cannot be told apart from absent ones and are not listed.
+// default cannot be told apart from absent ones and are not listed (hardening
+// included: the action plugin applies its defaults when it is absent).
 func givenDefinition(o *Options) []string {
 	var given []string
 	for name, set := range map[string]bool{
@@ -37,7 +40,7 @@ func givenDefinition(o *Options) []string {
 		"environment_files": len(o.EnvironmentFiles) > 0, "user": o.User != "", "group": o.Group != "",
 		"credentials":       len(o.Credentials) > 0,
 		"working_directory": o.WorkingDirectory != "", "description": o.Description != "",
-		"hardening": o.Hardening != nil, "service_options": len(o.ServiceOptions) > 0,
+		"service_options": len(o.ServiceOptions) > 0,
 	} {
 		if set {
 			given = append(given, name)
@@ -62,13 +65,18 @@ func effectiveOptions(o *Options, recorded json.RawMessage) (*Options, error) {
 		if recorded == nil {
 			return o, nil // newConfig names what is missing
 		}
-		var d Options
-		if err := json.Unmarshal(recorded, &d); err != nil {
+		d, err := readDefinition(recorded)
+		if err != nil {
 			return nil, fmt.Errorf("the definition recorded in the state file does not parse (give the whole definition): %w", err)
+		}
+		if d.Hardening == nil {
+			// Recorded without hardening: it ran with the defaults, which
+			// the action plugin has just applied to o.
+			d.Hardening = o.Hardening
 		}
 		d.Name, d.State, d.Active, d.Action = o.Name, o.State, o.Active, o.Action
 		d.LockTimeout, d.JournalLines, d.HistorySize, d.MetricsDir = o.LockTimeout, o.JournalLines, o.HistorySize, o.MetricsDir
-		return &d, nil
+		return d, nil
 	}
 	if len(o.Command) == 0 {
 		return nil, fmt.Errorf("a definition must be given in full (command, and everything else it needs) or not at all: %s given without command; "+
@@ -82,4 +90,63 @@ func effectiveOptions(o *Options, recorded json.RawMessage) (*Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// readDefinition reads a recorded definition, keyed by option name or, in
+// records of earlier versions, by Go field name.
+func readDefinition(recorded json.RawMessage) (*Options, error) {
+	var tree any
+	if err := json.Unmarshal(recorded, &tree); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(optionKeys(reflect.TypeFor[Options](), tree))
+	if err != nil {
+		return nil, err
+	}
+	var d Options
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// optionKeys renames the Go field names of struct t in v to the fields'
+// json names, recursively; other keys are left alone.
+func optionKeys(t reflect.Type, v any) any {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		if list, ok := v.([]any); ok && t.Kind() == reflect.Slice {
+			for i, e := range list {
+				list[i] = optionKeys(t.Elem(), e)
+			}
+			return list
+		}
+		t = t.Elem()
+	}
+	m, ok := v.(map[string]any)
+	if !ok || t.Kind() != reflect.Struct {
+		return v
+	}
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		if f, found := t.FieldByName(k); found {
+			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+				out[name] = optionKeys(f.Type, e)
+				continue
+			}
+		}
+		if f, found := fieldByJSONName(t, k); found {
+			e = optionKeys(f.Type, e)
+		}
+		out[k] = e
+	}
+	return out
+}
+
+func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); n == name {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -77,4 +79,49 @@ func diffText(r result) string {
 		b.WriteString(d["before"].(string) + d["after"].(string))
 	}
 	return b.String()
+}
+
+// Records written before the options had json tags are keyed by Go field
+// name, and hold a null hardening when the task gave none: they read back
+// whole, the hardening being the defaults the controller applied to this task.
+func TestDefinitionRecordedByEarlierVersions(t *testing.T) {
+	legacy := `{"Name":"","State":"","Active":"","Action":"","Strategy":"socket","Command":["/opt/w/{colour}/w"],
+		"Description":"web","ServiceType":"notify","User":"webapp","Group":"","WorkingDirectory":"/srv/w",
+		"Environment":{"A":"1"},"EnvironmentFiles":["/etc/w.env"],"Credentials":[{"Name":"tls","Path":"/etc/w.pem"}],
+		"Restart":"always","RestartSec":2,"StartTimeout":90,"DrainTimeout":30,"Hardening":null,
+		"ServiceOptions":{"LimitNOFILE":"65536"},"Sockets":[{"Name":"http","Listen":["8080"],"Backlog":128}],
+		"ColourVars":{"Blue":{"port":9001},"Green":{"port":9002}},
+		"Health":{"URL":"http://127.0.0.1:{port}/","Status":200,"BodyRegex":"ok","Address":"","Command":null,
+			"Interval":0.5,"Timeout":30,"AttemptTimeout":2,"Successes":3},
+		"KeepWarm":false,"StopDelay":0,"ReuseportMigrate":true,"ReuseportSteer":true,
+		"LockTimeout":0,"HistorySize":0,"JournalLines":0,"MetricsDir":""}`
+	given := &Options{Name: "webapp", State: "present", Action: "rollback", Hardening: defaultHardening(),
+		LockTimeout: 60, HistorySize: 20, JournalLines: 30}
+	got, err := effectiveOptions(given, json.RawMessage(legacy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.WorkingDirectory != "/srv/w" || got.ServiceType != "notify" || got.RestartSec != 2 || got.User != "webapp" ||
+		len(got.EnvironmentFiles) != 1 || len(got.Credentials) != 1 || got.Credentials[0].Path != "/etc/w.pem" ||
+		len(got.Sockets) != 1 || got.Sockets[0].Backlog == nil || *got.Sockets[0].Backlog != 128 ||
+		got.ColourVars == nil || got.ColourVars.Green["port"] != 9002.0 || got.Health == nil || got.Health.BodyRegex != "ok" ||
+		got.ServiceOptions["LimitNOFILE"] != "65536" || !got.ReuseportSteer || got.Action != "rollback" {
+		t.Fatalf("legacy record read as %+v", got)
+	}
+	if got.Hardening != given.Hardening {
+		t.Fatalf("a record without hardening must take the task's (the defaults): %+v", got.Hardening)
+	}
+
+	// A record of this version reads back the same.
+	rec, err := definitionOf(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rec), `"working_directory":"/srv/w"`) {
+		t.Fatalf("records are keyed by option name: %s", rec)
+	}
+	again, err := effectiveOptions(given, rec)
+	if err != nil || !reflect.DeepEqual(again, got) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v (%v)", again, got, err)
+	}
 }

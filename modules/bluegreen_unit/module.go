@@ -83,7 +83,6 @@ func newModule(e env) ansible.Module[Options] {
 	return ansible.Module[Options]{
 		Name:              "bluegreen_unit",
 		SupportsCheckMode: true,
-		MutuallyExclusive: [][]string{{"active", "action"}},
 		Run: func(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 			return run(actx, e, o)
 		},
@@ -131,7 +130,7 @@ func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid options, nothing was changed: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	mt, err := metrics.Resolve(o.MetricsDir, e.metricsDir)
+	mt, err := metrics.Resolve(string(o.MetricsDir), e.metricsDir)
 	if err != nil {
 		return nil, fmt.Errorf("invalid options, nothing was changed: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/ansible/ansibletest"
 	"github.com/chezlepro/sovereign/internal/health"
 	"github.com/chezlepro/sovereign/internal/lock"
 	"github.com/chezlepro/sovereign/internal/systemd"
@@ -156,13 +157,12 @@ func (h *harness) run(a map[string]any, internal ...string) result {
 	for _, k := range internal {
 		a["_ansible_"+k] = true
 	}
-	b, _ := json.Marshal(a)
-	path := filepath.Join(h.t.TempDir(), "args")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		h.t.Fatal(err)
-	}
 	var out bytes.Buffer
-	ansible.Execute(newModule(h.env), []string{"bluegreen_unit", path}, &out)
+	if path, msg := ansibletest.WriteArgs(h.t, "bluegreen_unit", a); msg != "" {
+		out.Write(ansibletest.Failed(msg))
+	} else {
+		ansible.Execute(newModule(h.env), []string{"bluegreen_unit", path}, &out)
+	}
 	var r result
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		h.t.Fatalf("module printed non-JSON: %v\n%s", err, out.String())

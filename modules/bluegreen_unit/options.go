@@ -14,113 +14,107 @@ import (
 	"time"
 
 	"github.com/chezlepro/sovereign/internal/health"
+
+	"github.com/chezlepro/sovereign/internal/ansible"
 )
 
 // Options are the module's arguments. plugins/modules/bluegreen_unit.yml
 // documents them; docs_test.go keeps the two in step.
 type Options struct {
-	Name     string `ansible:"name" required:"true"`
-	State    string `ansible:"state" choices:"present,query,absent" default:"present"`
-	Active   string `ansible:"active" choices:"blue,green"`
-	Action   string `ansible:"action" choices:"flip,rollback"`
-	Strategy string `ansible:"strategy" choices:"socket,reuseport,exclusive" default:"socket"`
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Active   string `json:"active"`
+	Action   string `json:"action"`
+	Strategy string `json:"strategy"`
 
-	Command          []string       `ansible:"command"`
-	Description      string         `ansible:"description"`
-	ServiceType      string         `ansible:"service_type" choices:"simple,exec,notify" default:"simple"`
-	User             string         `ansible:"user"`
-	Group            string         `ansible:"group"`
-	WorkingDirectory string         `ansible:"working_directory"`
-	Environment      map[string]any `ansible:"environment"`
-	EnvironmentFiles []string       `ansible:"environment_files"`
-	Credentials      []Credential   `ansible:"credentials"`
-	Restart          string         `ansible:"restart" choices:"never,on-success,on-failure,on-abnormal,on-abort,always" default:"on-failure"`
-	RestartSec       float64        `ansible:"restart_sec" default:"1"`
-	StartTimeout     float64        `ansible:"start_timeout" default:"90"`
-	DrainTimeout     float64        `ansible:"drain_timeout" default:"30"`
-	Hardening        *Hardening     `ansible:"hardening"`
-	ServiceOptions   map[string]any `ansible:"service_options"`
+	Command          []string       `json:"command"`
+	Description      string         `json:"description"`
+	ServiceType      string         `json:"service_type"`
+	User             string         `json:"user"`
+	Group            string         `json:"group"`
+	WorkingDirectory string         `json:"working_directory"`
+	Environment      map[string]any `json:"environment"`
+	EnvironmentFiles []string       `json:"environment_files"`
+	Credentials      []Credential   `json:"credentials"`
+	Restart          string         `json:"restart"`
+	RestartSec       float64        `json:"restart_sec"`
+	StartTimeout     float64        `json:"start_timeout"`
+	DrainTimeout     float64        `json:"drain_timeout"`
+	Hardening        *Hardening     `json:"hardening"`
+	ServiceOptions   map[string]any `json:"service_options"`
 
-	Sockets    []Socket    `ansible:"sockets"`
-	ColourVars *ColourVars `ansible:"colour_vars"`
-	Health     *Health     `ansible:"health"`
+	Sockets    []Socket    `json:"sockets"`
+	ColourVars *ColourVars `json:"colour_vars"`
+	Health     *Health     `json:"health"`
 
-	KeepWarm         bool    `ansible:"keep_warm" default:"false"`
-	StopDelay        float64 `ansible:"stop_delay" default:"0"`
-	ReuseportMigrate bool    `ansible:"reuseport_migrate" default:"true"`
-	ReuseportSteer   bool    `ansible:"reuseport_steer" default:"true"`
-	LockTimeout      float64 `ansible:"lock_timeout" default:"60"`
-	HistorySize      int     `ansible:"history_size" default:"20"`
-	JournalLines     int     `ansible:"journal_lines" default:"30"`
-	MetricsDir       string  `ansible:"metrics_dir" type:"path"`
+	KeepWarm         bool         `json:"keep_warm"`
+	StopDelay        float64      `json:"stop_delay"`
+	ReuseportMigrate bool         `json:"reuseport_migrate"`
+	ReuseportSteer   bool         `json:"reuseport_steer"`
+	LockTimeout      float64      `json:"lock_timeout"`
+	HistorySize      int          `json:"history_size"`
+	JournalLines     int          `json:"journal_lines"`
+	MetricsDir       ansible.Path `json:"metrics_dir"`
 }
 
 // Hardening holds the sandboxing written into both colours' units. Every
-// field is on by default; a service that needs more relaxes one.
+// field is on by default (the sidecar's defaults, applied by the action
+// plugin even when hardening is not given); a service that needs more
+// relaxes one.
 type Hardening struct {
-	NoNewPrivileges bool     `ansible:"no_new_privileges" default:"true"`
-	ProtectSystem   string   `ansible:"protect_system" choices:"strict,full,basic,off" default:"strict"`
-	ProtectHome     string   `ansible:"protect_home" choices:"hidden,read-only,tmpfs,off" default:"hidden"`
-	PrivateTmp      bool     `ansible:"private_tmp" default:"true"`
-	ProtectKernel   bool     `ansible:"protect_kernel" default:"true"`
-	Capabilities    []string `ansible:"capabilities" default:""`
-	ReadWritePaths  []string `ansible:"read_write_paths"`
+	NoNewPrivileges bool     `json:"no_new_privileges"`
+	ProtectSystem   string   `json:"protect_system"`
+	ProtectHome     string   `json:"protect_home"`
+	PrivateTmp      bool     `json:"private_tmp"`
+	ProtectKernel   bool     `json:"protect_kernel"`
+	Capabilities    []string `json:"capabilities"`
+	ReadWritePaths  []string `json:"read_write_paths"`
 	// What makes the default units score "OK" with systemd-analyze
 	// security; the sidecar says how to relax each.
-	PrivateDevices         bool     `ansible:"private_devices" default:"true"`
-	ProtectClock           bool     `ansible:"protect_clock" default:"true"`
-	ProtectHostname        bool     `ansible:"protect_hostname" default:"true"`
-	ProtectProc            string   `ansible:"protect_proc" choices:"invisible,ptraceable,noaccess,default" default:"invisible"`
-	RestrictNamespaces     bool     `ansible:"restrict_namespaces" default:"true"`
-	RestrictSUIDSGID       bool     `ansible:"restrict_suid_sgid" default:"true"`
-	RestrictRealtime       bool     `ansible:"restrict_realtime" default:"true"`
-	LockPersonality        bool     `ansible:"lock_personality" default:"true"`
-	MemoryDenyWriteExecute bool     `ansible:"memory_deny_write_execute" default:"true"`
-	AddressFamilies        []string `ansible:"address_families" default:"AF_UNIX,AF_INET,AF_INET6"`
-	SystemCallFilter       []string `ansible:"system_call_filter" default:"@system-service,~@privileged,~@resources"`
-}
-
-// defaultHardening is Hardening with every default, used when the option is
-// absent (the runtime applies suboption defaults only to a given dict).
-// TestHardeningDefaultsMatchTags keeps it equal to the tags.
-func defaultHardening() *Hardening {
-	return &Hardening{NoNewPrivileges: true, ProtectSystem: "strict", ProtectHome: "hidden", PrivateTmp: true, ProtectKernel: true, Capabilities: []string{},
-		PrivateDevices: true, ProtectClock: true, ProtectHostname: true, ProtectProc: "invisible", RestrictNamespaces: true,
-		RestrictSUIDSGID: true, RestrictRealtime: true, LockPersonality: true, MemoryDenyWriteExecute: true,
-		AddressFamilies: []string{"AF_UNIX", "AF_INET", "AF_INET6"}, SystemCallFilter: []string{"@system-service", "~@privileged", "~@resources"}}
+	PrivateDevices         bool     `json:"private_devices"`
+	ProtectClock           bool     `json:"protect_clock"`
+	ProtectHostname        bool     `json:"protect_hostname"`
+	ProtectProc            string   `json:"protect_proc"`
+	RestrictNamespaces     bool     `json:"restrict_namespaces"`
+	RestrictSUIDSGID       bool     `json:"restrict_suid_sgid"`
+	RestrictRealtime       bool     `json:"restrict_realtime"`
+	LockPersonality        bool     `json:"lock_personality"`
+	MemoryDenyWriteExecute bool     `json:"memory_deny_write_execute"`
+	AddressFamilies        []string `json:"address_families"`
+	SystemCallFilter       []string `json:"system_call_filter"`
 }
 
 // Socket is one systemd socket unit shared by both colours (strategy socket).
 type Socket struct {
-	Name    string   `ansible:"name" required:"true"`
-	Listen  []string `ansible:"listen" required:"true"`
-	Backlog *int     `ansible:"backlog"`
+	Name    string   `json:"name"`
+	Listen  []string `json:"listen"`
+	Backlog *int     `json:"backlog"`
 }
 
 // Credential is one systemd credential the service reads from
 // $CREDENTIALS_DIRECTORY/NAME (LoadCredential=NAME:PATH).
 type Credential struct {
-	Name string `ansible:"name" required:"true"`
-	Path string `ansible:"path" required:"true"`
+	Name string `json:"name"`
+	Path string `json:"path"`
 }
 
 // ColourVars are per-colour values substituted for {NAME} placeholders.
 type ColourVars struct {
-	Blue  map[string]any `ansible:"blue"`
-	Green map[string]any `ansible:"green"`
+	Blue  map[string]any `json:"blue"`
+	Green map[string]any `json:"green"`
 }
 
 // Health is the gate a colour must pass before it becomes active.
 type Health struct {
-	URL            string   `ansible:"url"`
-	Status         int      `ansible:"status" default:"200"`
-	BodyRegex      string   `ansible:"body_regex"`
-	Address        string   `ansible:"address"`
-	Command        []string `ansible:"command"`
-	Interval       float64  `ansible:"interval" default:"0.5"`
-	Timeout        float64  `ansible:"timeout" default:"30"`
-	AttemptTimeout float64  `ansible:"attempt_timeout" default:"2"`
-	Successes      int      `ansible:"successes" default:"3"`
+	URL            string   `json:"url"`
+	Status         int      `json:"status"`
+	BodyRegex      string   `json:"body_regex"`
+	Address        string   `json:"address"`
+	Command        []string `json:"command"`
+	Interval       float64  `json:"interval"`
+	Timeout        float64  `json:"timeout"`
+	AttemptTimeout float64  `json:"attempt_timeout"`
+	Successes      int      `json:"successes"`
 }
 
 // Colour is blue or green.
@@ -361,9 +355,6 @@ func newConfig(o *Options) (*config, error) {
 		add(err)
 		c.active = col
 	}
-	if o.Active != "" && o.Action != "" {
-		add(errors.New("active and action are mutually exclusive: give the colour to make active, or an action"))
-	}
 	if o.HistorySize < 1 || o.HistorySize > 1000 {
 		add(fmt.Errorf("history_size must be between 1 and 1000, got %d", o.HistorySize))
 	}
@@ -408,19 +399,20 @@ func newConfig(o *Options) (*config, error) {
 		}
 	}
 	s.user, s.group = o.User, o.Group
-	h := o.Hardening
-	if h == nil {
-		h = defaultHardening()
+	if o.Hardening == nil {
+		// The action plugin applies the sidecar's defaults to an absent hardening.
+		add(errors.New("hardening is missing: its defaults come from the module's documentation, applied by the action plugin; run the module through it"))
+	} else {
+		s.hardening = *o.Hardening
 	}
-	s.hardening = *h
 	for _, l := range []struct {
 		name, want string
 		re         *regexp.Regexp
 		values     []string
 	}{
-		{"capabilities", "a capability name like CAP_NET_BIND_SERVICE", capRe, h.Capabilities},
-		{"address_families", "an address family like AF_INET6", afRe, h.AddressFamilies},
-		{"system_call_filter", "a system call or @set, optionally after ~", syscallRe, h.SystemCallFilter},
+		{"capabilities", "a capability name like CAP_NET_BIND_SERVICE", capRe, s.hardening.Capabilities},
+		{"address_families", "an address family like AF_INET6", afRe, s.hardening.AddressFamilies},
+		{"system_call_filter", "a system call or @set, optionally after ~", syscallRe, s.hardening.SystemCallFilter},
 	} {
 		for i, v := range l.values {
 			if !l.re.MatchString(v) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/ansible/ansibletest"
 	"github.com/chezlepro/sovereign/internal/health"
 )
 
@@ -24,6 +24,7 @@ func baseOptions() *Options {
 		},
 		Health:           &Health{URL: "http://127.0.0.1:{health_port}/healthz", Status: 200, Interval: 0.5, Timeout: 30, AttemptTimeout: 2, Successes: 3},
 		ReuseportMigrate: true, LockTimeout: 60, HistorySize: 20, JournalLines: 30,
+		Hardening: defaultHardening(),
 	}
 }
 
@@ -77,7 +78,6 @@ func TestConfigRejectsBadInput(t *testing.T) {
 		{"name with template @", func(o *Options) { o.Name = "web@1" }, "is not a valid service name"},
 		{"name dot-dot", func(o *Options) { o.Name = "a..b" }, "is not a valid service name"},
 		{"bad colour", func(o *Options) { o.Active = "red" }, `colour "red": must be blue or green`},
-		{"active and action", func(o *Options) { o.Active = "blue"; o.Action = "flip" }, "mutually exclusive"},
 		{"relative binary", func(o *Options) { o.Command[0] = "webapp" }, `command[0] "webapp" must be an absolute path`},
 		{"escaping binary", func(o *Options) { o.Command[0] = "/opt/webapp/../../bin/sh" }, `must not contain ".." components`},
 		{"escaping through a var", func(o *Options) {
@@ -154,45 +154,14 @@ func TestQueryNeedsNoServiceOptions(t *testing.T) {
 	}
 }
 
-func TestHardeningDefaultsMatchTags(t *testing.T) {
-	specs, err := ansible.Describe[Options]()
-	if err != nil {
-		t.Fatal(err)
+// defaultHardening is the hardening a task gets when it gives none: the
+// sidecar's defaults, applied by the controller's validator.
+func defaultHardening() *Hardening {
+	var o Options
+	if err := ansibletest.Defaults("bluegreen_unit", map[string]any{"name": "x"}, &o); err != nil {
+		panic(err)
 	}
-	var sub []ansible.OptionSpec
-	for _, s := range specs {
-		if s.Name == "hardening" {
-			sub = s.Suboptions
-		}
-	}
-	d := defaultHardening()
-	got := map[string]any{
-		"no_new_privileges": d.NoNewPrivileges, "protect_system": d.ProtectSystem, "protect_home": d.ProtectHome,
-		"private_tmp": d.PrivateTmp, "protect_kernel": d.ProtectKernel, "capabilities": d.Capabilities,
-		"private_devices": d.PrivateDevices, "protect_clock": d.ProtectClock, "protect_hostname": d.ProtectHostname,
-		"protect_proc": d.ProtectProc, "restrict_namespaces": d.RestrictNamespaces, "restrict_suid_sgid": d.RestrictSUIDSGID,
-		"restrict_realtime": d.RestrictRealtime, "lock_personality": d.LockPersonality,
-		"memory_deny_write_execute": d.MemoryDenyWriteExecute, "address_families": d.AddressFamilies,
-		"system_call_filter": d.SystemCallFilter,
-	}
-	for _, s := range sub {
-		want, ok := got[s.Name]
-		if !ok {
-			if s.Default != nil {
-				t.Errorf("hardening.%s has default %v that defaultHardening lacks", s.Name, s.Default)
-			}
-			continue
-		}
-		if list, ok := want.([]string); ok {
-			if def, _ := s.Default.([]string); strings.Join(def, ",") != strings.Join(list, ",") {
-				t.Errorf("hardening.%s default %v, defaultHardening %v", s.Name, s.Default, list)
-			}
-			continue
-		}
-		if !reflect.DeepEqual(s.Default, want) {
-			t.Errorf("hardening.%s: tag default %#v, defaultHardening %#v", s.Name, s.Default, want)
-		}
-	}
+	return o.Hardening
 }
 
 func TestCheckListen(t *testing.T) {

@@ -65,14 +65,14 @@ func findModuleRoot(dest, workdir string) (string, error) {
 // failure log under failed/).
 func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, out *outcome) error {
 	r := obs.Resolved
-	workdir := filepath.Join(o.Dest, rc.Chdir)
+	workdir := filepath.Join(string(o.Dest), rc.Chdir)
 	if info, err := os.Stat(workdir); err != nil || !info.IsDir() {
 		return fmt.Errorf("working directory %s (chdir %q) does not exist in commit %s", workdir, rc.Chdir, shortID(r.Commit))
 	}
 	// Whether the tree builds offline is go's to judge (go build under
 	// -mod=vendor): a failure is explained from its own words afterwards,
 	// with the module root ("" when a command builds something else).
-	modRoot, err := findModuleRoot(o.Dest, workdir)
+	modRoot, err := findModuleRoot(string(o.Dest), workdir)
 	if err != nil && rc.Kind == "go" {
 		return err
 	}
@@ -98,7 +98,7 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 
 	vars := buildVars{Version: o.Version, Commit: r.Commit, CommitTime: out.commitTime}
 	argv := rc.argv(out.goBin, tmp, vars)
-	env, set := rc.buildEnv(os.Environ(), out.goBin, o.Store, out.commitTime)
+	env, set := rc.buildEnv(os.Environ(), out.goBin, string(o.Store), out.commitTime)
 	if d := envValue(env, "GOTMPDIR"); d != "" {
 		// go fails at once, and obscurely, when GOTMPDIR does not exist.
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -132,7 +132,7 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		// A declared output left by an earlier build must not pass for this
 		// build's: remove it first.
 		for _, a := range rc.Artifacts {
-			if err := removeStaleArtifact(o.Dest, rc.Chdir, a); err != nil {
+			if err := removeStaleArtifact(string(o.Dest), rc.Chdir, a); err != nil {
 				logf.Close()
 				return err
 			}
@@ -150,7 +150,7 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		diag := ""
 		// A full store explains everything else, and may have left nothing
 		// in the log to read: ask the filesystem first.
-		if full, ok := storeFull(o.Store); ok {
+		if full, ok := storeFull(string(o.Store)); ok {
 			diag = full
 		} else if b, err := os.ReadFile(logPath); err == nil && int64(len(b)) >= headerEnd {
 			diag = diagnose(string(b[headerEnd:]), diagContext{Isolation: iso, ModuleRoot: modRoot, Env: env})
@@ -158,7 +158,7 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		return failBuild(st, obs.Key, logPath, headerEnd, what, diag, out)
 	}
 
-	arts, err := collectArtifacts(rc, o.Dest, tmp, final)
+	arts, err := collectArtifacts(rc, string(o.Dest), tmp, final)
 	if err != nil {
 		return failBuild(st, obs.Key, logPath, headerEnd, "artifact missing after the build", err.Error(), out)
 	}

@@ -32,17 +32,18 @@ func validateOnly(t *testing.T) ansible.Module[Options] {
 // checkAccepted: what validate lets through is safe to act on as root.
 func checkAccepted(t *testing.T, raw, o *Options) {
 	t.Helper()
-	for opt, p := range map[string]string{"dest": o.Dest, "store": o.Store} {
+	dest, store := string(o.Dest), string(o.Store)
+	for opt, p := range map[string]string{"dest": dest, "store": store} {
 		if !filepath.IsAbs(p) || filepath.Clean(p) != p || hasDotDot(p) || systemDir(p) {
 			t.Fatalf("%s %q accepted", opt, p)
 		}
 	}
-	if o.Store == o.Dest || within(o.Dest, o.Store) || within(o.Store, o.Dest) {
-		t.Fatalf("dest %q and store %q overlap", o.Dest, o.Store)
+	if store == dest || within(dest, store) || within(store, dest) {
+		t.Fatalf("dest %q and store %q overlap", dest, store)
 	}
 	for _, a := range o.Artifacts {
-		p, err := artifactPlace(o.Dest, o.Chdir, a)
-		if err != nil || !within(o.Dest, p) {
+		p, err := artifactPlace(dest, o.Chdir, a)
+		if err != nil || !within(dest, p) {
 			t.Fatalf("artifact %q accepted outside %s: %q %v", a, o.Dest, p, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/ansible/ansibletest"
 )
 
 // TestMain keeps the work-tree locks of the tests out of this machine's
@@ -181,13 +182,12 @@ func runModule(t *testing.T, a map[string]any, check bool) result {
 	}
 	in["_ansible_check_mode"] = check
 	in["_ansible_diff"] = true
-	b, _ := json.Marshal(in)
-	p := filepath.Join(t.TempDir(), "args.json")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	var out bytes.Buffer
-	ansible.Execute(module(), []string{"source_build", p}, &out)
+	if p, msg := ansibletest.WriteArgs(t, "source_build", in); msg != "" {
+		out.Write(ansibletest.Failed(msg))
+	} else {
+		ansible.Execute(module(), []string{"source_build", p}, &out)
+	}
 	var res result
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("module output is not one JSON object: %v\n%s", err, out.String())

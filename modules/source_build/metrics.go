@@ -84,7 +84,7 @@ func (out *outcome) publishMetrics(mt metrics.Target) (string, error) {
 	if mt.Dir == "" || m == nil {
 		return "", nil
 	}
-	rebuilds, err := openStore(out.o.Store, out.o.Name, out.o.Repo).readRebuilds()
+	rebuilds, err := openStore(string(out.o.Store), out.o.Name, out.o.Repo).readRebuilds()
 	if err != nil {
 		return "", err
 	}

@@ -50,12 +50,12 @@ func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	mt, err := metrics.Resolve(o.MetricsDir, metricsDefault)
+	mt, err := metrics.Resolve(string(o.MetricsDir), metricsDefault)
 	if err != nil {
 		return nil, err
 	}
 	// Still before anything is created: what the paths are on this host.
-	for _, pl := range []struct{ opt, path string }{{"dest", o.Dest}, {"store", o.Store}} {
+	for _, pl := range []struct{ opt, path string }{{"dest", string(o.Dest)}, {"store", string(o.Store)}} {
 		if err := checkPlaceOnDisk(pl.opt, pl.path); err != nil {
 			return nil, err
 		}
@@ -66,7 +66,7 @@ func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 		return nil, err
 	}
 	g.env = append(g.env, credentialEnv(o.Repo, o.repoWithAuth)...)
-	goBin, err := findGo(o.GoBinary, len(o.Command) == 0)
+	goBin, err := findGo(string(o.GoBinary), len(o.Command) == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -75,15 +75,15 @@ func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 		return nil, err
 	}
 	rc := newRecipe(o, goVer)
-	st := openStore(o.Store, o.Name, o.Repo)
+	st := openStore(string(o.Store), o.Name, o.Repo)
 
 	if !actx.CheckMode {
-		lk, err := lock.Acquire(ctx, workTreeLock(o.Dest), time.Duration(o.LockTimeout)*time.Second)
+		lk, err := lock.Acquire(ctx, workTreeLock(string(o.Dest)), time.Duration(o.LockTimeout)*time.Second)
 		if errors.Is(err, lock.ErrTimeout) {
-			return nil, fmt.Errorf("another build of work tree %s is running: %w", o.Dest, err)
+			return nil, fmt.Errorf("another build of work tree %s is running: %w", string(o.Dest), err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("lock work tree %s: %w", o.Dest, err)
+			return nil, fmt.Errorf("lock work tree %s: %w", string(o.Dest), err)
 		}
 		defer lk.Release()
 	}
@@ -128,8 +128,8 @@ func apply(ctx context.Context, g *git, o *Options, obs *observed, p plan, st st
 	r := obs.Resolved
 	if p.Init {
 		out.changed = true
-		if err := g.initRepo(ctx, o.Dest, o.Repo); err != nil {
-			return fmt.Errorf("create work tree %s: %w", o.Dest, err)
+		if err := g.initRepo(ctx, string(o.Dest), o.Repo); err != nil {
+			return fmt.Errorf("create work tree %s: %w", string(o.Dest), err)
 		}
 	} else if p.SetOrigin {
 		out.changed = true
@@ -137,12 +137,12 @@ func apply(ctx context.Context, g *git, o *Options, obs *observed, p plan, st st
 		if obs.Origin == "" {
 			verb = []string{"remote", "add", "--", "origin", o.Repo}
 		}
-		if _, err := g.run(ctx, o.Dest, verb...); err != nil {
+		if _, err := g.run(ctx, string(o.Dest), verb...); err != nil {
 			return err
 		}
 	}
 	if p.Fetch {
-		if err := g.fetch(ctx, o.Dest, r, o.Depth); err != nil {
+		if err := g.fetch(ctx, string(o.Dest), r, o.Depth); err != nil {
 			if r.Kind == kindCommit {
 				return fmt.Errorf("%w: commit %s could not be fetched from %s: %w", ErrUnknownVersion, r.Commit, o.Repo, err)
 			}
@@ -150,14 +150,14 @@ func apply(ctx context.Context, g *git, o *Options, obs *observed, p plan, st st
 		}
 		out.fetched = true
 	}
-	if (p.Fetch || !obs.HaveCommit) && !g.hasCommit(ctx, o.Dest, r.Commit) {
+	if (p.Fetch || !obs.HaveCommit) && !g.hasCommit(ctx, string(o.Dest), r.Commit) {
 		return fmt.Errorf("%w: commit %s is not in %s after fetching it", ErrUnknownVersion, r.Commit, o.Repo)
 	}
 	if err := out.readCommitTime(ctx, g); err != nil {
 		return err
 	}
 	if o.Verify != "none" {
-		sig, err := verifySignature(ctx, g, o.Dest, o.Verify, r, o.Keyring)
+		sig, err := verifySignature(ctx, g, string(o.Dest), o.Verify, r, string(o.Keyring))
 		if err != nil {
 			return err
 		}
@@ -165,17 +165,17 @@ func apply(ctx context.Context, g *git, o *Options, obs *observed, p plan, st st
 	}
 	if p.Checkout {
 		out.changed = true
-		if err := g.checkout(ctx, o.Dest, r.Commit, p.Discard); err != nil {
-			return fmt.Errorf("check out %s in %s: %w", shortID(r.Commit), o.Dest, err)
+		if err := g.checkout(ctx, string(o.Dest), r.Commit, p.Discard); err != nil {
+			return fmt.Errorf("check out %s in %s: %w", shortID(r.Commit), string(o.Dest), err)
 		}
 		out.after = r.Commit
 	}
 	if p.Build {
 		if err := build(ctx, o, obs, st, rc, out); err != nil {
-			return storeNoSpace(o.Store, err)
+			return storeNoSpace(string(o.Store), err)
 		}
 	}
-	return storeNoSpace(o.Store, finish(o, obs, st, out))
+	return storeNoSpace(string(o.Store), finish(o, obs, st, out))
 }
 
 // finish records the tag's commit and prunes the store, under the store lock.
@@ -241,7 +241,7 @@ func newOutcome(o *Options, obs *observed, p plan, goBin, goVer string) *outcome
 		out.after = obs.Head
 		if obs.Entry != nil && obs.EntryProblem == "" {
 			out.manifest = obs.Entry
-			out.manifestAt = filepath.Join(openStore(o.Store, o.Name, o.Repo).entryDir(obs.Key), "manifest.json")
+			out.manifestAt = filepath.Join(openStore(string(o.Store), o.Name, o.Repo).entryDir(obs.Key), "manifest.json")
 		}
 	}
 	return out
@@ -256,7 +256,7 @@ func (out *outcome) readCommitTime(ctx context.Context, g *git) error {
 			return nil
 		}
 	}
-	ct, err := g.commitTime(ctx, out.o.Dest, out.obs.Resolved.Commit)
+	ct, err := g.commitTime(ctx, string(out.o.Dest), out.obs.Resolved.Commit)
 	out.commitTime = ct
 	return err
 }
@@ -269,7 +269,7 @@ func (out *outcome) checkSignatureReadOnly(ctx context.Context, g *git, o *Optio
 		out.p.Reasons = append(out.p.Reasons, "the signature will be checked once the "+o.Verify+" is fetched")
 		return
 	}
-	sig, err := verifySignature(ctx, g, o.Dest, o.Verify, obs.Resolved, o.Keyring)
+	sig, err := verifySignature(ctx, g, string(o.Dest), o.Verify, obs.Resolved, string(o.Keyring))
 	out.signature, out.err = sig, err
 }
 
@@ -281,7 +281,7 @@ func (out *outcome) result(actx *ansible.Context, start time.Time, err error) *a
 		"name":        o.Name,
 		"repo":        o.Repo,
 		"version":     o.Version,
-		"dest":        o.Dest,
+		"dest":        string(o.Dest),
 		"go_version":  nilIfEmpty(out.goVer),
 		"go_binary":   nilIfEmpty(out.goBin),
 		"built":       out.built,
@@ -369,14 +369,14 @@ func (out *outcome) summary(check bool) string {
 	case check && p.Build:
 		return fmt.Sprintf("would build %s %s%s: %s", o.Name, o.Version, id, strings.Join(p.Reasons, "; "))
 	case check && p.changed():
-		return fmt.Sprintf("would update work tree %s to %s%s; the artifact is already in the store", o.Dest, o.Version, id)
+		return fmt.Sprintf("would update work tree %s to %s%s; the artifact is already in the store", string(o.Dest), o.Version, id)
 	case check:
 		return fmt.Sprintf("%s %s%s is built and checked out; nothing to do", o.Name, o.Version, id)
 	case out.built && out.manifest != nil:
 		return fmt.Sprintf("built %s %s%s with %s, isolation %s: %s (%d bytes, sha256 %s)",
 			o.Name, o.Version, id, out.goVer, out.isolation, out.manifest.Artifact, out.manifest.Size, out.manifest.Sha256)
 	case p.changed():
-		return fmt.Sprintf("work tree %s now at %s%s; the artifact was already in the store", o.Dest, o.Version, id)
+		return fmt.Sprintf("work tree %s now at %s%s; the artifact was already in the store", string(o.Dest), o.Version, id)
 	}
 	return fmt.Sprintf("%s %s%s is already built: %s", o.Name, o.Version, id, out.manifest.Artifact)
 }
@@ -389,7 +389,7 @@ func (out *outcome) diff() ansible.Diff {
 		if artifact == "" {
 			artifact = "(none)"
 		}
-		return fmt.Sprintf("work tree: %s\ncommit: %s\nartifact: %s\n", out.o.Dest, commit, artifact)
+		return fmt.Sprintf("work tree: %s\ncommit: %s\nartifact: %s\n", string(out.o.Dest), commit, artifact)
 	}
 	before := ""
 	if out.obs.Entry != nil && out.obs.EntryProblem == "" {
@@ -407,7 +407,7 @@ func (out *outcome) diff() ansible.Diff {
 	}
 	return ansible.Diff{
 		Before: describe(out.obs.Head, before), After: describe(afterCommit, after),
-		BeforeHeader: out.o.Dest + " (before)", AfterHeader: out.o.Dest + " (after)",
+		BeforeHeader: string(out.o.Dest) + " (before)", AfterHeader: string(out.o.Dest) + " (after)",
 	}
 }
 

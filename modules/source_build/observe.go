@@ -16,7 +16,7 @@ import (
 func observe(ctx context.Context, g *git, o *Options, rc recipe, st store) (*observed, error) {
 	obs := &observed{Recipe: rc, RecipeHash: rc.hash()}
 
-	info, err := os.Stat(o.Dest)
+	info, err := os.Stat(string(o.Dest))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -25,24 +25,24 @@ func observe(ctx context.Context, g *git, o *Options, rc recipe, st store) (*obs
 		obs.DestExists = true // a file: makePlan refuses it
 	default:
 		obs.DestExists = true
-		if obs.DestEmpty, err = emptyDir(o.Dest); err != nil {
+		if obs.DestEmpty, err = emptyDir(string(o.Dest)); err != nil {
 			return nil, fmt.Errorf("dest: %w", err)
 		}
-		if _, err := os.Stat(filepath.Join(o.Dest, ".git")); err == nil {
+		if _, err := os.Stat(filepath.Join(string(o.Dest), ".git")); err == nil {
 			obs.DestIsRepo = true
 		}
 	}
 	if obs.DestIsRepo {
-		obs.Origin = g.origin(ctx, o.Dest)
-		obs.Head = g.head(ctx, o.Dest)
+		obs.Origin = g.origin(ctx, string(o.Dest))
+		obs.Head = g.head(ctx, string(o.Dest))
 	}
 
 	if o.Update {
 		obs.Resolved, obs.ResolveWarnings, err = g.resolveRemote(ctx, o.Repo, o.Version)
 	} else if obs.DestIsRepo {
-		obs.Resolved, err = g.resolveLocal(ctx, o.Dest, o.Version)
+		obs.Resolved, err = g.resolveLocal(ctx, string(o.Dest), o.Version)
 	} else {
-		err = fmt.Errorf("%w: update is false but %s is not a work tree yet, so there is nothing local to build from", ErrUnknownVersion, o.Dest)
+		err = fmt.Errorf("%w: update is false but %s is not a work tree yet, so there is nothing local to build from", ErrUnknownVersion, string(o.Dest))
 	}
 	if err != nil {
 		return nil, err
@@ -50,9 +50,9 @@ func observe(ctx context.Context, g *git, o *Options, rc recipe, st store) (*obs
 	r := obs.Resolved
 
 	if obs.DestIsRepo {
-		obs.HaveCommit = obs.Head == r.Commit || g.hasCommit(ctx, o.Dest, r.Commit)
+		obs.HaveCommit = obs.Head == r.Commit || g.hasCommit(ctx, string(o.Dest), r.Commit)
 		if r.Kind == kindTag {
-			obs.LocalTagObject, obs.LocalTagCommit, _ = g.localRef(ctx, o.Dest, r.Ref)
+			obs.LocalTagObject, obs.LocalTagCommit, _ = g.localRef(ctx, string(o.Dest), r.Ref)
 		}
 	}
 
@@ -80,8 +80,8 @@ func observe(ctx context.Context, g *git, o *Options, rc recipe, st store) (*obs
 	}
 
 	if needDirtyCheck(o, obs) {
-		if obs.Dirty, err = g.dirty(ctx, o.Dest); err != nil {
-			return nil, fmt.Errorf("read the state of work tree %s: %w", o.Dest, err)
+		if obs.Dirty, err = g.dirty(ctx, string(o.Dest)); err != nil {
+			return nil, fmt.Errorf("read the state of work tree %s: %w", string(o.Dest), err)
 		}
 		obs.DirtyChecked = true
 	}

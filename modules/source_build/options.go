@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+
+	"github.com/chezlepro/sovereign/internal/ansible"
 )
 
 // Options are the module's arguments (documented in
@@ -15,42 +17,42 @@ import (
 type Options struct {
 	// Repo is the URL without userinfo once validated; repoWithAuth is the
 	// URL as given when it had some (secrets.go).
-	Repo         string `ansible:"repo" required:"true"`
+	Repo         string `json:"repo"`
 	repoWithAuth string
-	Version      string `ansible:"version" required:"true"`
-	Dest         string `ansible:"dest" type:"path" required:"true"`
-	Store        string `ansible:"store" type:"path" default:"/var/lib/chezlepro-sovereign/builds"`
-	Name         string `ansible:"name"`
+	Version      string       `json:"version"`
+	Dest         ansible.Path `json:"dest"`
+	Store        ansible.Path `json:"store"`
+	Name         string       `json:"name"`
 
-	Update        bool   `ansible:"update" default:"true"`
-	Depth         int    `ansible:"depth" default:"0"`
-	Force         bool   `ansible:"force" default:"false"`
-	AllowMovedTag bool   `ansible:"allow_moved_tag" default:"false"`
-	Verify        string `ansible:"verify_signature" choices:"none,commit,tag" default:"none"`
-	Keyring       string `ansible:"keyring" type:"path" no_log:"true"`
+	Update        bool         `json:"update"`
+	Depth         int          `json:"depth"`
+	Force         bool         `json:"force"`
+	AllowMovedTag bool         `json:"allow_moved_tag"`
+	Verify        string       `json:"verify_signature"`
+	Keyring       ansible.Path `json:"keyring"`
 
-	Command     []string          `ansible:"command"`
-	Artifacts   []string          `ansible:"artifacts"`
-	Package     string            `ansible:"package" default:"."`
-	GOOS        string            `ansible:"goos"`
-	GOARCH      string            `ansible:"goarch"`
-	Cgo         bool              `ansible:"cgo" default:"false"`
-	Tags        []string          `ansible:"tags"`
-	Ldflags     string            `ansible:"ldflags" default:"-s -w"`
-	VersionVars map[string]string `ansible:"version_vars"`
-	Env         map[string]string `ansible:"env" no_log:"true"`
-	Chdir       string            `ansible:"chdir"`
-	Timeout     int               `ansible:"timeout" default:"3600"`
+	Command     []string          `json:"command"`
+	Artifacts   []string          `json:"artifacts"`
+	Package     string            `json:"package"`
+	GOOS        string            `json:"goos"`
+	GOARCH      string            `json:"goarch"`
+	Cgo         bool              `json:"cgo"`
+	Tags        []string          `json:"tags"`
+	Ldflags     string            `json:"ldflags"`
+	VersionVars map[string]string `json:"version_vars"`
+	Env         map[string]string `json:"env"`
+	Chdir       string            `json:"chdir"`
+	Timeout     int               `json:"timeout"`
 
-	Offline   bool   `ansible:"offline" default:"true"`
-	Isolation string `ansible:"isolation" choices:"auto,netns,none" default:"auto"`
-	GoBinary  string `ansible:"go_binary" type:"path"`
+	Offline   bool         `json:"offline"`
+	Isolation string       `json:"isolation"`
+	GoBinary  ansible.Path `json:"go_binary"`
 
-	Keep        int  `ansible:"keep" default:"5"`
-	Rebuild     bool `ansible:"rebuild" default:"false"`
-	LockTimeout int  `ansible:"lock_timeout" default:"600"`
+	Keep        int  `json:"keep"`
+	Rebuild     bool `json:"rebuild"`
+	LockTimeout int  `json:"lock_timeout"`
 
-	MetricsDir string `ansible:"metrics_dir" type:"path"`
+	MetricsDir ansible.Path `json:"metrics_dir"`
 }
 
 const defaultLdflags = "-s -w"
@@ -77,18 +79,21 @@ func (o *Options) validate() error {
 	if strings.TrimSpace(o.Version) == "" || strings.HasPrefix(o.Version, "-") || strings.ContainsAny(o.Version, " \t\n~^:?*[\\") {
 		return fmt.Errorf("version %q is not a valid tag, branch or commit name", o.Version)
 	}
-	var err error
-	if o.Dest, err = checkPlace("dest", o.Dest); err != nil {
-		return err
+	for _, p := range []struct {
+		opt  string
+		path *ansible.Path
+	}{{"dest", &o.Dest}, {"store", &o.Store}} {
+		clean, err := checkPlace(p.opt, string(*p.path))
+		if err != nil {
+			return err
+		}
+		*p.path = ansible.Path(clean)
 	}
-	if o.Store, err = checkPlace("store", o.Store); err != nil {
-		return err
+	if string(o.Store) == string(o.Dest) || within(string(o.Dest), string(o.Store)) {
+		return fmt.Errorf("store %s must not be inside the work tree %s: a build would see its own outputs", string(o.Store), string(o.Dest))
 	}
-	if o.Store == o.Dest || within(o.Dest, o.Store) {
-		return fmt.Errorf("store %s must not be inside the work tree %s: a build would see its own outputs", o.Store, o.Dest)
-	}
-	if within(o.Store, o.Dest) {
-		return fmt.Errorf("dest %s must not be inside the store %s: pruning the store could remove it", o.Dest, o.Store)
+	if within(string(o.Store), string(o.Dest)) {
+		return fmt.Errorf("dest %s must not be inside the store %s: pruning the store could remove it", string(o.Dest), string(o.Store))
 	}
 	if o.Depth < 0 {
 		return fmt.Errorf("depth must be 0 (full history) or positive, got %d", o.Depth)
@@ -102,13 +107,13 @@ func (o *Options) validate() error {
 	if o.Keep < 1 {
 		return fmt.Errorf("keep must be at least 1 (the build just made is always kept), got %d", o.Keep)
 	}
-	if o.Verify != "none" && o.Keyring == "" {
+	if o.Verify != "none" && string(o.Keyring) == "" {
 		return fmt.Errorf("verify_signature: %s needs keyring (a GNUPGHOME directory or a file of public keys)", o.Verify)
 	}
-	if o.Keyring != "" && !filepath.IsAbs(o.Keyring) {
-		return fmt.Errorf("keyring: %q must be an absolute path", o.Keyring)
+	if string(o.Keyring) != "" && !filepath.IsAbs(string(o.Keyring)) {
+		return fmt.Errorf("keyring: %q must be an absolute path", string(o.Keyring))
 	}
-	if o.Verify == "none" && o.Keyring != "" {
+	if o.Verify == "none" && string(o.Keyring) != "" {
 		return errors.New("keyring is set but verify_signature is none: say which signature to check (commit or tag)")
 	}
 	if o.Chdir != "" {
@@ -193,7 +198,7 @@ func (o *Options) validateRecipe() error {
 			return errors.New("artifacts: empty path")
 		}
 		// Artifacts are removed before the build: never outside the work tree.
-		if _, err := artifactPlace(o.Dest, o.Chdir, a); err != nil {
+		if _, err := artifactPlace(string(o.Dest), o.Chdir, a); err != nil {
 			return err
 		}
 		b := filepath.Base(a)

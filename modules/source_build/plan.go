@@ -74,18 +74,18 @@ func makePlan(o *Options, obs *observed) (plan, error) {
 	switch {
 	case !obs.DestExists || (obs.DestEmpty && !obs.DestIsRepo):
 		p.Init, p.Fetch, p.Checkout = true, true, true
-		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s does not exist yet: clone %s %s into it", o.Dest, r.Kind, o.Version))
+		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s does not exist yet: clone %s %s into it", string(o.Dest), r.Kind, o.Version))
 	case !obs.DestIsRepo:
-		return p, fmt.Errorf("%w: %s exists, is not empty and has no .git; remove it or choose another dest", ErrNotWorkTree, o.Dest)
+		return p, fmt.Errorf("%w: %s exists, is not empty and has no .git; remove it or choose another dest", ErrNotWorkTree, string(o.Dest))
 	case obs.Origin == o.Repo:
 	case obs.Origin != "" && obs.Origin == o.repoWithAuth:
 		p.SetOrigin = true // an older run wrote the credential into .git/config: take it out
 	case obs.Origin != "":
 		if !o.Force {
-			return p, fmt.Errorf("%w: %s has origin %s, not %s; set force: true to repoint it", ErrOriginMismatch, o.Dest, redactURL(obs.Origin), o.Repo)
+			return p, fmt.Errorf("%w: %s has origin %s, not %s; set force: true to repoint it", ErrOriginMismatch, string(o.Dest), redactURL(obs.Origin), o.Repo)
 		}
 		p.SetOrigin = true
-		p.Warnings = append(p.Warnings, fmt.Sprintf("origin of %s changed from %s to %s (force)", o.Dest, redactURL(obs.Origin), o.Repo))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("origin of %s changed from %s to %s (force)", string(o.Dest), redactURL(obs.Origin), o.Repo))
 	case obs.Origin == "":
 		p.SetOrigin = true
 	}
@@ -132,7 +132,7 @@ func makePlan(o *Options, obs *observed) (plan, error) {
 	if !p.Init && obs.Head != r.Commit {
 		p.Checkout = true
 		if obs.Head == "" {
-			p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s has no checkout yet: check out %s", o.Dest, shortID(r.Commit)))
+			p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s has no checkout yet: check out %s", string(o.Dest), shortID(r.Commit)))
 		} else {
 			p.Reasons = append(p.Reasons, fmt.Sprintf("work tree at %s, moving to %s (%s)", shortID(obs.Head), shortID(r.Commit), o.Version))
 		}
@@ -147,11 +147,11 @@ func makePlan(o *Options, obs *observed) (plan, error) {
 		}
 		if !o.Force {
 			return p, fmt.Errorf("%w: %s (%s%s); refusing to check out or build over them: commit or remove them, or set force: true to discard them",
-				ErrDirty, o.Dest, strings.Join(list, ", "), more)
+				ErrDirty, string(o.Dest), strings.Join(list, ", "), more)
 		}
 		p.Discard = true
 		p.Checkout = true
-		p.Warnings = append(p.Warnings, fmt.Sprintf("discarding local changes in %s (force): %s%s", o.Dest, strings.Join(list, ", "), more))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("discarding local changes in %s (force): %s%s", string(o.Dest), strings.Join(list, ", "), more))
 	}
 	return p, nil
 }

@@ -29,6 +29,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
+from ansible_collections.chezlepro.sovereign.plugins.plugin_utils.argument_spec import ArgumentsError, validate
 
 display = Display()
 
@@ -132,7 +133,7 @@ class GoModuleAction(ActionBase):
         if self._shared_loader_obj.module_loader.find_plugin(binary) is None:
             raise DispatchError(self._unsupported(platform.replace("_", "/")))
         display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, binary, platform))
-        return self._execute_module(module_name=binary, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async)
+        return self._execute_module(module_name=binary, module_args=self._module_args, task_vars=task_vars, wrap_async=wrap_async)
 
     def run(self, tmp=None, task_vars=None):
         if task_vars is None:
@@ -150,6 +151,8 @@ class GoModuleAction(ActionBase):
 
         wrap_async = self._task.async_val and not self._connection.has_native_async
         try:
+            # The sidecar is the argument spec: checked here, before anything runs remotely.
+            self._module_args = validate(self.MODULE, self._task.args)
             platform, learned = self._target_platform(task_vars)
             ran = self._run_binary(platform, task_vars, wrap_async)
             if not learned and _exec_format_error(ran):
@@ -174,7 +177,7 @@ class GoModuleAction(ActionBase):
             if learned and not self._task.delegate_to:
                 facts = result.setdefault("ansible_facts", {})
                 facts[FACT] = platform
-        except DispatchError as e:
+        except (ArgumentsError, DispatchError) as e:
             # A clean failed result with one clear msg, not a traceback.
             result.update(failed=True, changed=False, msg=to_text(e))
         finally:
