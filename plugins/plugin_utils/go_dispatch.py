@@ -25,10 +25,27 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.common.text.converters import to_text
+import hashlib
+import json
+import os
+
+from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible.utils.hashing import secure_hash
 from ansible.utils.vars import merge_hash
+from ansible.vars.clean import remove_internal_keys
+from ansible.utils.unsafe_proxy import wrap_var
+
+from ansible_collections.chezlepro.sovereign.plugins.plugin_utils import module_cache
+
+try:  # ansible-core 2.19+: module arguments and results go through serialization profiles
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+except ImportError:  # 2.14-2.18: plain JSON
+    Direction = get_module_encoder = None
+
+# The profile ansible-core 2.19 gives binary modules.
+_PROFILE = "legacy"
 
 display = Display()
 
@@ -58,6 +75,12 @@ def platform_from(system, machine):
     if goos is None or goarch is None:
         raise ValueError("%s/%s" % (to_text(system).strip(), to_text(machine).strip()))
     return "%s_%s" % (goos, goarch)
+
+
+def _noexec_tmp(result):
+    """True when the shell could not execute the uploaded binary for lack of permission."""
+    text = " ".join(to_text(result.get(k, "")) for k in ("module_stderr", "module_stdout", "msg"))
+    return bool(result.get("failed")) and result.get("rc") == 126 and "Permission denied" in text
 
 
 def _exec_format_error(result):
@@ -132,7 +155,62 @@ class GoModuleAction(ActionBase):
         if self._shared_loader_obj.module_loader.find_plugin(binary) is None:
             raise DispatchError(self._unsupported(platform.replace("_", "/")))
         display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, binary, platform))
-        return self._execute_module(module_name=binary, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async)
+        if not wrap_async:
+            ran = self._run_cached(binary, task_vars)
+            if ran is not None:
+                return ran
+        ran = self._execute_module(module_name=binary, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async)
+        if _noexec_tmp(ran):
+            ran["msg"] = (
+                "%s.%s: the target could not execute the module uploaded to its remote tmp dir (Permission denied: "
+                "mounted noexec?). Set ansible_remote_tmp to a directory where files can be executed, or let the "
+                "module cache (%s) run it from a directory that allows it. %s"
+                % (COLLECTION, self.MODULE, module_cache.SETTING, to_text(ran.get("msg", "")))
+            )
+        return ran
+
+    def _cache_usable_here(self):
+        """Whether the arguments can travel on stdin, as with pipelining."""
+        become = self._connection.become
+        return (
+            self._connection.has_pipelining
+            # su reads its password from the terminal, not stdin (ansible-core's own exception).
+            and (become.name if become else "") != "su"
+            and not getattr(self._connection, "always_pipeline_modules", False)
+        )
+
+    def _run_cached(self, binary, task_vars):
+        """Run binary from the target's module cache; None when the cache is off or unusable."""
+        directory = module_cache.cache_dir(self._templar.template(task_vars.get(module_cache.SETTING)))
+        if directory is None or not self._cache_usable_here():
+            return None
+        path = self._shared_loader_obj.module_loader.find_plugin(binary)
+        sha256, size = secure_hash(path, hash_func=hashlib.sha256), os.path.getsize(path)
+        args = self._task.args.copy()
+        self._update_module_args(binary, args, task_vars)
+        env = self._compute_environment_string()
+        encoder = get_module_encoder(_PROFILE, Direction.CONTROLLER_TO_MODULE) if get_module_encoder else None
+        args_line = to_bytes(json.dumps(args, cls=encoder)) + b"\n"
+
+        res = self._low_level_execute_command(module_cache.hit_command(directory, sha256, size, env), in_data=args_line)
+        kind, reason = module_cache.marker(to_text(res.get("stdout", "")))
+        if kind == module_cache.MISS:
+            display.vvv("%s.%s: %s is not in the module cache %s yet: uploading it once" % (COLLECTION, self.MODULE, binary, directory))
+            with open(path, "rb") as f:
+                res = self._low_level_execute_command(module_cache.install_command(directory, sha256, env=env), in_data=args_line + f.read())
+            kind, reason = module_cache.marker(to_text(res.get("stdout", "")))
+        if kind == module_cache.UNUSABLE:
+            # The same text for every task and host: ansible prints it once.
+            self._cache_warning = (
+                "%s: the module cache %s cannot be used on this host (%s); modules are uploaded with every task "
+                "instead. Set %s to a directory the remote user can write and execute in, or to false."
+                % (COLLECTION, directory, reason, module_cache.SETTING)
+            )
+            return None
+        data = self._parse_returned_data(res, _PROFILE) if get_module_encoder else self._parse_returned_data(res)
+        data.pop("_ansible_suppress_tmpdir_delete", None)
+        remove_internal_keys(data)
+        return wrap_var(data)
 
     def run(self, tmp=None, task_vars=None):
         if task_vars is None:
@@ -170,11 +248,13 @@ class GoModuleAction(ActionBase):
                 platform = probed
                 ran = self._run_binary(platform, task_vars, wrap_async)
                 ran.setdefault("warnings", []).insert(0, stale)
+            if getattr(self, "_cache_warning", None):
+                ran.setdefault("warnings", []).append(self._cache_warning)
             result = merge_hash(result, ran)
             if learned and not self._task.delegate_to:
                 facts = result.setdefault("ansible_facts", {})
                 facts[FACT] = platform
-        except DispatchError as e:
+        except (DispatchError, module_cache.SettingError) as e:
             # A clean failed result with one clear msg, not a traceback.
             result.update(failed=True, changed=False, msg=to_text(e))
         finally:
