@@ -5,9 +5,12 @@
 Each module ships as one static binary per platform, named
 ``<module>_<system>_<arch>`` under plugins/modules/. Playbooks call the
 module by its plain FQCN; this action plugin finds the target's platform and
-runs the matching binary through the ordinary module machinery, so check
-mode, diff mode, become, no_log, environment and async behave exactly as for
-any other module.
+runs the matching binary with ansible-core's own module arguments, become and
+environment, so check mode, diff mode, become, no_log, environment and async
+behave exactly as for any other module. The binary runs from a cache on the
+target (module_cache.py): uploaded once per host and user, then each task
+sends only its arguments; async tasks, and hosts where the cache cannot be
+used, get ansible-core's plain upload.
 
 The platform comes, in order, from: gathered facts
 (``ansible_system``/``ansible_architecture``), the fact this plugin cached
@@ -156,7 +159,7 @@ class GoModuleAction(ActionBase):
             raise DispatchError(self._unsupported(platform.replace("_", "/")))
         display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, binary, platform))
         if not wrap_async:
-            ran = self._run_cached(binary, task_vars)
+            ran = self._run_cached(binary, self._task.args, task_vars)
             if ran is not None:
                 return ran
         ran = self._execute_module(module_name=binary, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async)
@@ -179,14 +182,14 @@ class GoModuleAction(ActionBase):
             and not getattr(self._connection, "always_pipeline_modules", False)
         )
 
-    def _run_cached(self, binary, task_vars):
+    def _run_cached(self, binary, module_args, task_vars):
         """Run binary from the target's module cache; None when the cache is off or unusable."""
         directory = module_cache.cache_dir(self._templar.template(task_vars.get(module_cache.SETTING)))
         if directory is None or not self._cache_usable_here():
             return None
         path = self._shared_loader_obj.module_loader.find_plugin(binary)
         sha256, size = secure_hash(path, hash_func=hashlib.sha256), os.path.getsize(path)
-        args = self._task.args.copy()
+        args = dict(module_args)
         self._update_module_args(binary, args, task_vars)
         env = self._compute_environment_string()
         encoder = get_module_encoder(_PROFILE, Direction.CONTROLLER_TO_MODULE) if get_module_encoder else None
@@ -220,6 +223,8 @@ class GoModuleAction(ActionBase):
         # resets both, so they are set here, not as class attributes.
         self._supports_check_mode = True
         self._supports_async = True
+        # Why the module cache could not be used on this host, once known.
+        self._cache_warning = None
         result = super(GoModuleAction, self).run(tmp, task_vars)
         del tmp
         if result.get("skipped"):
@@ -248,7 +253,7 @@ class GoModuleAction(ActionBase):
                 platform = probed
                 ran = self._run_binary(platform, task_vars, wrap_async)
                 ran.setdefault("warnings", []).insert(0, stale)
-            if getattr(self, "_cache_warning", None):
+            if self._cache_warning:
                 ran.setdefault("warnings", []).append(self._cache_warning)
             result = merge_hash(result, ran)
             if learned and not self._task.delegate_to:
