@@ -3,7 +3,8 @@
 """Architecture dispatch for the collection's Go modules.
 
 Each module ships as one static binary per platform, named
-``<module>_<system>_<arch>`` under plugins/modules/. Playbooks call the
+``<module>_<system>_<arch>`` in the collection's bin/ (outside plugins/modules/,
+where ansible-doc and ansible-test would take them for modules). Playbooks call the
 module by its plain FQCN; this action plugin finds the target's platform and
 runs the matching binary with ansible-core's own module arguments, become and
 environment, so check mode, diff mode, become, no_log, environment and async
@@ -53,6 +54,8 @@ _PROFILE = "legacy"
 display = Display()
 
 COLLECTION = "chezlepro.sovereign"
+# <collection>/bin, from <collection>/plugins/plugin_utils/go_dispatch.py.
+BIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "bin")
 FACT = "chezlepro_sovereign_platform"
 
 # uname -s / ansible_system, lower-cased -> GOOS
@@ -99,13 +102,16 @@ class GoModuleAction(ActionBase):
     # Set by the per-module subclass.
     MODULE = None
 
+    def _binary(self, platform):
+        """The binary's file name and path for platform (GOOS_GOARCH)."""
+        name = "%s_%s" % (self.MODULE, platform)
+        return name, os.path.join(BIN_DIR, name)
+
     def _shipped_platforms(self):
-        loader = self._shared_loader_obj.module_loader
         found = []
         for goos in sorted(set(SYSTEMS.values())):
             for goarch in sorted(set(ARCHES.values())):
-                name = "%s.%s_%s_%s" % (COLLECTION, self.MODULE, goos, goarch)
-                if loader.find_plugin(name) is not None:
+                if os.path.isfile(self._binary("%s_%s" % (goos, goarch))[1]):
                     found.append("%s/%s" % (goos, goarch))
         return found
 
@@ -154,14 +160,17 @@ class GoModuleAction(ActionBase):
         )
 
     def _run_binary(self, platform, task_vars, wrap_async):
-        binary = "%s.%s_%s" % (COLLECTION, self.MODULE, platform)
-        if self._shared_loader_obj.module_loader.find_plugin(binary) is None:
+        binary, path = self._binary(platform)
+        if not os.path.isfile(path):
             raise DispatchError(self._unsupported(platform.replace("_", "/")))
-        display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, binary, platform))
+        display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, path, platform))
         if not wrap_async:
-            ran = self._run_cached(binary, self._task.args, task_vars)
+            ran = self._run_cached(binary, path, self._task.args, task_vars)
             if ran is not None:
                 return ran
+        # ansible-core's plain upload finds the binary by name in bin/, added
+        # to this worker's module search path only.
+        self._shared_loader_obj.module_loader.add_directory(BIN_DIR)
         ran = self._execute_module(module_name=binary, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async)
         if _noexec_tmp(ran):
             ran["msg"] = (
@@ -182,12 +191,11 @@ class GoModuleAction(ActionBase):
             and not getattr(self._connection, "always_pipeline_modules", False)
         )
 
-    def _run_cached(self, binary, module_args, task_vars):
+    def _run_cached(self, binary, path, module_args, task_vars):
         """Run binary from the target's module cache; None when the cache is off or unusable."""
         directory = module_cache.cache_dir(self._templar.template(task_vars.get(module_cache.SETTING)))
         if directory is None or not self._cache_usable_here():
             return None
-        path = self._shared_loader_obj.module_loader.find_plugin(binary)
         sha256, size = secure_hash(path, hash_func=hashlib.sha256), os.path.getsize(path)
         args = dict(module_args)
         self._update_module_args(binary, args, task_vars)
