@@ -152,11 +152,24 @@ class GoModuleAction(ActionBase):
 
     def _unsupported(self, what):
         shipped = self._shipped_platforms()
-        return "%s.%s: the target runs %s, which this collection has no binary for (it ships: %s)" % (
-            COLLECTION,
-            self.MODULE,
-            what,
-            ", ".join(shipped) if shipped else "none: run 'make build' before using the collection from a checkout",
+        if shipped:
+            return "%s.%s: the target runs %s, which this collection has no binary for (it ships: %s)" % (
+                COLLECTION,
+                self.MODULE,
+                what,
+                ", ".join(shipped),
+            )
+        # No binary at all: installed from git (AWX project sync, Semaphore),
+        # where nothing can be built; say how to get a copy that has them.
+        return (
+            "%s.%s: this copy of the collection has no module binaries (it ships: none), so nothing can run on "
+            "the target (%s). A copy installed from git (requirements.yml 'type: git', as AWX project sync and "
+            "Semaphore do) never has them: install the release tarball instead, built by 'make collection' in a "
+            "clone of the collection's repository and published with playbooks/publish.yml, with a requirements.yml "
+            "entry 'type: url' pointing at it, or 'ansible-galaxy collection install --offline "
+            "chezlepro-sovereign-VERSION.tar.gz'. In a checkout of the repository, run 'make build'. "
+            "See the README's section 'AWX, Semaphore, execution environments'."
+            % (COLLECTION, self.MODULE, what)
         )
 
     def _run_binary(self, platform, task_vars, wrap_async):
