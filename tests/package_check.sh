@@ -22,7 +22,8 @@ installed="$work/collections/ansible_collections/chezlepro/sovereign"
 # adhoc MODULE ARGS: an ad-hoc call of the installed module on this machine.
 adhoc() {
 	(cd "$work" || exit 1; ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
-		ansible localhost -c local -m "chezlepro.sovereign.$1" -a "$2" 2>&1 || true)
+		ansible localhost -c local -e "chezlepro_sovereign_module_cache=$work/cache" \
+		-m "chezlepro.sovereign.$1" -a "$2" 2>&1 || true)
 }
 # Per module: arguments the controller accepts and its binary refuses, and
 # the message only the binary gives (binary_stage's binary is proven by the
@@ -43,7 +44,7 @@ fi
 
 for m in "$@"; do
 	for p in "linux_amd64:X86-64" "linux_arm64:AArch64"; do
-		bin="$installed/plugins/modules/${m}_${p%%:*}"
+		bin="$installed/bin/${m}_${p%%:*}"
 		machine="$(LC_ALL=C readelf -h "$bin" 2>/dev/null | sed -n 's/ *Machine: *//p' || true)"
 		if [ -x "$bin" ] && [[ "$machine" == *"${p##*:}" ]]; then
 			pass "$m ${p%%:*} binary installed, executable, ELF machine: $machine"
@@ -64,11 +65,29 @@ done
 
 # And a real call from the installed copy: stage a binary on this machine.
 out="$(cd "$work" || exit 1; ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
-	ansible localhost -c local -m chezlepro.sovereign.binary_stage \
+	ansible localhost -c local -e "chezlepro_sovereign_module_cache=$work/cache" -m chezlepro.sovereign.binary_stage \
 	-a "src=/bin/true version=1.0 root=$work/opt slot=blue" 2>&1 || true)"
 if grep -q 'CHANGED' <<<"$out" && [ "$(readlink -f "$work/opt/blue/true")" != "" ] && cmp -s /bin/true "$work/opt/blue/true"; then
 	pass "ad-hoc binary_stage from the installed copy staged /bin/true into $work/opt/blue"
 else
 	fail "ad-hoc binary_stage from the installed copy: $out"
+fi
+
+# ansible-doc sees the three modules and nothing else: the binaries live in
+# bin/, where it does not take them for modules (in plugins/modules/, 2.14
+# warned about each and --metadata-dump exited 1).
+modules_listed="$(printf 'chezlepro.sovereign.%s\n' "$@" | sort)"
+if out="$(ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" ansible-doc -l chezlepro.sovereign 2>&1)" &&
+	! grep -qi 'warning' <<<"$out" && [ "$(awk '{print $1}' <<<"$out" | sort)" = "$modules_listed" ]; then
+	pass "ansible-doc -l chezlepro.sovereign lists the $# modules, no warning"
+else
+	fail "ansible-doc -l chezlepro.sovereign (want exactly the $# modules, no warning): $out"
+fi
+if ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
+	ansible-doc --metadata-dump chezlepro.sovereign >"$work/metadata.json" 2>"$work/metadata.err" &&
+	[ "$(python3 -c 'import json, sys; print("\n".join(sorted(json.load(sys.stdin)["all"]["module"])))' <"$work/metadata.json")" = "$modules_listed" ]; then
+	pass "ansible-doc --metadata-dump chezlepro.sovereign exits 0 with the $# modules"
+else
+	fail "ansible-doc --metadata-dump chezlepro.sovereign: $(cat "$work/metadata.err")"
 fi
 summary
