@@ -62,7 +62,6 @@ options:
     choices: [443, 80, 8080]
   token:
     type: str
-    no_log: true
   env:
     type: dict
   gate:
@@ -139,7 +138,6 @@ func TestCompareReportsEachDifference(t *testing.T) {
 		{"choices", "    choices: [absent, present]", "    choices: [absent, present, latest]", "option state: choices: documented [absent latest present], Go declares [absent present]"},
 		{"list choices", "    choices: [443, 80, 8080]", "    choices: [443, 80]", "option ports: choices: documented [443 80], Go declares [443 80 8080]"},
 		{"aliases", "    aliases: [label, id]", "    aliases: [label]", "option name: aliases: documented [label], Go declares [id label]"},
-		{"no_log", "    no_log: true\n", "\n", "option token: no_log: documented false, Go declares true"},
 		{"suboption missing", "      retries:\n        type: int\n        default: \"3\"\n", "", "option gate.retries is declared in Go but not documented"},
 		{"suboption type", "      retries:\n        type: int\n        default: 3\n", "      retries:\n        type: str\n        default: 3\n", "option steps.retries: type: documented str, Go declares int"},
 		{"suboption required", "      kind:\n        required: true\n        choices: [http, tcp]", "      kind:\n        choices: [http, tcp]", "option gate.kind: required: documented false, Go declares true"},
