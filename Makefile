@@ -18,7 +18,8 @@ export CGO_ENABLED := 0
 
 MODULES   := $(notdir $(patsubst %/main.go,%,$(wildcard modules/*/main.go)))
 PLATFORMS := linux_amd64 linux_arm64
-BINARIES  := $(foreach m,$(MODULES),$(foreach p,$(PLATFORMS),plugins/modules/$(m)_$(p)))
+# In bin/, not plugins/modules/: ansible-doc and ansible-test would take them for modules.
+BINARIES  := $(foreach m,$(MODULES),$(foreach p,$(PLATFORMS),bin/$(m)_$(p)))
 GO_SRC    := $(shell find modules internal -name "*.go" -not -name "*_test.go" 2>/dev/null) go.mod go.sum $(wildcard vendor/modules.txt)
 VERSION   := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
@@ -66,7 +67,7 @@ $(GO):
 
 # One rule per platform: the pattern splits NAME_GOOS_GOARCH.
 define platform_rule
-plugins/modules/%_$(1): $$(GO_SRC) | $$(GO)
+bin/%_$(1): $$(GO_SRC) | $$(GO)
 	@mkdir -p $$(@D)
 	GOOS=$$(word 1,$$(subst _, ,$(1))) GOARCH=$$(word 2,$$(subst _, ,$(1))) \
 	  go build -trimpath -buildvcs=false -ldflags '$$(LDFLAGS)' -o $$@ ./modules/$$*
@@ -78,7 +79,7 @@ sizes: $(BINARIES)
 
 collection: $(TARBALL)
 
-$(TARBALL): $(BINARIES) galaxy.yml meta/runtime.yml $(shell find plugins roles playbooks -type f 2>/dev/null)
+$(TARBALL): $(BINARIES) galaxy.yml meta/runtime.yml $(shell find bin plugins roles playbooks -type f 2>/dev/null)
 	@mkdir -p .build
 	rm -f $(TARBALL)
 	ansible-galaxy collection build --force --output-path .build .

@@ -30,7 +30,7 @@ if ! (cd "$work/src" && env -i PATH="$PATH" HOME="$work/home" GOPATH="$work/gopa
 fi
 pass "make build from vendor/ with GOPROXY=off, empty caches${netless:+ and no network}"
 
-for bin in plugins/modules/*_linux_*; do
+for bin in bin/*_linux_*; do
 	name="$(basename "$bin")"
 	copy="$(sha256sum <"$work/src/$bin" | cut -d' ' -f1)"
 	here="$(sha256sum <"$bin" | cut -d' ' -f1)"

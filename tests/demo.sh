@@ -50,7 +50,7 @@ die() {
 [ "$(id -u)" -eq 0 ] || die "must run as root (the lab boots systemd-nspawn hosts)"
 setup_for lab || die "the set-up failed (tests/setup.sh lab)"
 for m in source_build binary_stage bluegreen_unit; do
-	[ -x "plugins/modules/${m}_linux_amd64" ] || die "plugins/modules/${m}_linux_amd64 is missing: run make build (make demo does)"
+	[ -x "bin/${m}_linux_amd64" ] || die "bin/${m}_linux_amd64 is missing: run make build (make demo does)"
 done
 
 rm -rf "$WORK" "$ARTIFACTS"

@@ -21,7 +21,7 @@ installed="$work/collections/ansible_collections/chezlepro/sovereign"
 
 for m in "$@"; do
 	for p in "linux_amd64:X86-64" "linux_arm64:AArch64"; do
-		bin="$installed/plugins/modules/${m}_${p%%:*}"
+		bin="$installed/bin/${m}_${p%%:*}"
 		machine="$(LC_ALL=C readelf -h "$bin" 2>/dev/null | sed -n 's/ *Machine: *//p' || true)"
 		if [ -x "$bin" ] && [[ "$machine" == *"${p##*:}" ]]; then
 			pass "$m ${p%%:*} binary installed, executable, ELF machine: $machine"
@@ -32,7 +32,8 @@ for m in "$@"; do
 	# An option the module does not have: the answer must come from the Go
 	# runtime inside the binary, proving dispatch found and ran it.
 	out="$(cd "$work" || exit 1; ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
-		ansible localhost -c local -m "chezlepro.sovereign.$m" -a 'bogus_option=1' 2>&1 || true)"
+		ansible localhost -c local -e "chezlepro_sovereign_module_cache=$work/cache" \
+		-m "chezlepro.sovereign.$m" -a 'bogus_option=1' 2>&1 || true)"
 	if grep -q "Unsupported parameters for ($m) module: bogus_option" <<<"$out"; then
 		pass "ad-hoc chezlepro.sovereign.$m from the installed copy answers from the Go runtime"
 	else
@@ -42,11 +43,29 @@ done
 
 # And a real call from the installed copy: stage a binary on this machine.
 out="$(cd "$work" || exit 1; ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
-	ansible localhost -c local -m chezlepro.sovereign.binary_stage \
+	ansible localhost -c local -e "chezlepro_sovereign_module_cache=$work/cache" -m chezlepro.sovereign.binary_stage \
 	-a "src=/bin/true version=1.0 root=$work/opt slot=blue" 2>&1 || true)"
 if grep -q 'CHANGED' <<<"$out" && [ "$(readlink -f "$work/opt/blue/true")" != "" ] && cmp -s /bin/true "$work/opt/blue/true"; then
 	pass "ad-hoc binary_stage from the installed copy staged /bin/true into $work/opt/blue"
 else
 	fail "ad-hoc binary_stage from the installed copy: $out"
+fi
+
+# ansible-doc sees the three modules and nothing else: the binaries live in
+# bin/, where it does not take them for modules (in plugins/modules/, 2.14
+# warned about each and --metadata-dump exited 1).
+modules_listed="$(printf 'chezlepro.sovereign.%s\n' "$@" | sort)"
+if out="$(ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" ansible-doc -l chezlepro.sovereign 2>&1)" &&
+	! grep -qi 'warning' <<<"$out" && [ "$(awk '{print $1}' <<<"$out" | sort)" = "$modules_listed" ]; then
+	pass "ansible-doc -l chezlepro.sovereign lists the $# modules, no warning"
+else
+	fail "ansible-doc -l chezlepro.sovereign (want exactly the $# modules, no warning): $out"
+fi
+if ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
+	ansible-doc --metadata-dump chezlepro.sovereign >"$work/metadata.json" 2>"$work/metadata.err" &&
+	[ "$(python3 -c 'import json, sys; print("\n".join(sorted(json.load(sys.stdin)["all"]["module"])))' <"$work/metadata.json")" = "$modules_listed" ]; then
+	pass "ansible-doc --metadata-dump chezlepro.sovereign exits 0 with the $# modules"
+else
+	fail "ansible-doc --metadata-dump chezlepro.sovereign: $(cat "$work/metadata.err")"
 fi
 summary

@@ -28,6 +28,13 @@ else
 	fail "offline kit's unit tests:"
 	sed 's/^/      /' "$work/kit.log"
 fi
+# The module cache's remote commands, run with /bin/sh in scratch directories.
+if python3 -m unittest discover -s tests/unit_py >"$work/py.log" 2>&1; then
+	pass "module cache: $(tail -n 3 "$work/py.log" | grep -o 'Ran [0-9]* tests')"
+else
+	fail "module cache's unit tests:"
+	sed 's/^/      /' "$work/py.log"
+fi
 if [ "$rc" -ne 0 ] && [ "$fail_count" -eq 0 ]; then
 	fail "go test exited $rc with no failed test reported (see above)"
 fi

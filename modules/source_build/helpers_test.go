@@ -19,7 +19,14 @@ import (
 // It also drops the variables that point git at another repository (git
 // rebase --exec sets GIT_DIR): the tests' own git commands would otherwise
 // commit, tag and re-init in the repository running them.
+//
+// And the proxy variables: every forge these tests reach is on 127.0.0.1,
+// which a proxy set for the machine's way out (with no no_proxy) would
+// answer instead.
 func TestMain(m *testing.M) {
+	for _, k := range []string{"http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"} {
+		os.Unsetenv(k)
+	}
 	// Never this machine's node_exporter directory: a test that wants
 	// metrics gives metrics_dir.
 	metricsDefault = "/nonexistent/chezlepro-test-metrics"

@@ -3,11 +3,15 @@
 """Architecture dispatch for the collection's Go modules.
 
 Each module ships as one static binary per platform, named
-``<module>_<system>_<arch>`` under plugins/modules/. Playbooks call the
+``<module>_<system>_<arch>`` in the collection's bin/ (outside plugins/modules/,
+where ansible-doc and ansible-test would take them for modules). Playbooks call the
 module by its plain FQCN; this action plugin finds the target's platform and
-runs the matching binary through the ordinary module machinery, so check
-mode, diff mode, become, no_log, environment and async behave exactly as for
-any other module.
+runs the matching binary with ansible-core's own module arguments, become and
+environment, so check mode, diff mode, become, no_log, environment and async
+behave exactly as for any other module. The binary runs from a cache on the
+target (module_cache.py): uploaded once per host and user, then each task
+sends only its arguments; async tasks, and hosts where the cache cannot be
+used, get ansible-core's plain upload.
 
 The platform comes, in order, from: gathered facts
 (``ansible_system``/``ansible_architecture``), the fact this plugin cached
@@ -25,14 +29,33 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.common.text.converters import to_text
+import hashlib
+import json
+import os
+
+from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible.utils.hashing import secure_hash
 from ansible.utils.vars import merge_hash
+from ansible.vars.clean import remove_internal_keys
+from ansible.utils.unsafe_proxy import wrap_var
+
+from ansible_collections.chezlepro.sovereign.plugins.plugin_utils import module_cache
+
+try:  # ansible-core 2.19+: module arguments and results go through serialization profiles
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+except ImportError:  # 2.14-2.18: plain JSON
+    Direction = get_module_encoder = None
+
+# The profile ansible-core 2.19 gives binary modules.
+_PROFILE = "legacy"
 
 display = Display()
 
 COLLECTION = "chezlepro.sovereign"
+# <collection>/bin, from <collection>/plugins/plugin_utils/go_dispatch.py.
+BIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "bin")
 FACT = "chezlepro_sovereign_platform"
 
 # uname -s / ansible_system, lower-cased -> GOOS
@@ -60,6 +83,12 @@ def platform_from(system, machine):
     return "%s_%s" % (goos, goarch)
 
 
+def _noexec_tmp(result):
+    """True when the shell could not execute the uploaded binary for lack of permission."""
+    text = " ".join(to_text(result.get(k, "")) for k in ("module_stderr", "module_stdout", "msg"))
+    return bool(result.get("failed")) and result.get("rc") == 126 and "Permission denied" in text
+
+
 def _exec_format_error(result):
     """True when the target's kernel refused the binary as not its own."""
     # The shell says it on stderr, which a tty (ssh -tt) merges into stdout.
@@ -73,13 +102,16 @@ class GoModuleAction(ActionBase):
     # Set by the per-module subclass.
     MODULE = None
 
+    def _binary(self, platform):
+        """The binary's file name and path for platform (GOOS_GOARCH)."""
+        name = "%s_%s" % (self.MODULE, platform)
+        return name, os.path.join(BIN_DIR, name)
+
     def _shipped_platforms(self):
-        loader = self._shared_loader_obj.module_loader
         found = []
         for goos in sorted(set(SYSTEMS.values())):
             for goarch in sorted(set(ARCHES.values())):
-                name = "%s.%s_%s_%s" % (COLLECTION, self.MODULE, goos, goarch)
-                if loader.find_plugin(name) is not None:
+                if os.path.isfile(self._binary("%s_%s" % (goos, goarch))[1]):
                     found.append("%s/%s" % (goos, goarch))
         return found
 
@@ -120,19 +152,89 @@ class GoModuleAction(ActionBase):
 
     def _unsupported(self, what):
         shipped = self._shipped_platforms()
-        return "%s.%s: the target runs %s, which this collection has no binary for (it ships: %s)" % (
-            COLLECTION,
-            self.MODULE,
-            what,
-            ", ".join(shipped) if shipped else "none: run 'make build' before using the collection from a checkout",
+        if shipped:
+            return "%s.%s: the target runs %s, which this collection has no binary for (it ships: %s)" % (
+                COLLECTION,
+                self.MODULE,
+                what,
+                ", ".join(shipped),
+            )
+        # No binary at all: installed from git (AWX project sync, Semaphore),
+        # where nothing can be built; say how to get a copy that has them.
+        return (
+            "%s.%s: this copy of the collection has no module binaries (it ships: none), so nothing can run on "
+            "the target (%s). A copy installed from git (requirements.yml 'type: git', as AWX project sync and "
+            "Semaphore do) never has them: install the release tarball instead, built by 'make collection' in a "
+            "clone of the collection's repository and published with playbooks/publish.yml, with a requirements.yml "
+            "entry 'type: url' pointing at it, or 'ansible-galaxy collection install --offline "
+            "chezlepro-sovereign-VERSION.tar.gz'. In a checkout of the repository, run 'make build'. "
+            "See the README's section 'AWX, Semaphore, execution environments'."
+            % (COLLECTION, self.MODULE, what)
         )
 
     def _run_binary(self, platform, task_vars, wrap_async):
-        binary = "%s.%s_%s" % (COLLECTION, self.MODULE, platform)
-        if self._shared_loader_obj.module_loader.find_plugin(binary) is None:
+        binary, path = self._binary(platform)
+        if not os.path.isfile(path):
             raise DispatchError(self._unsupported(platform.replace("_", "/")))
-        display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, binary, platform))
-        return self._execute_module(module_name=binary, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async)
+        display.vvv("%s.%s: running %s for platform %s" % (COLLECTION, self.MODULE, path, platform))
+        if not wrap_async:
+            ran = self._run_cached(binary, path, self._task.args, task_vars)
+            if ran is not None:
+                return ran
+        # ansible-core's plain upload finds the binary by name in bin/, added
+        # to this worker's module search path only.
+        self._shared_loader_obj.module_loader.add_directory(BIN_DIR)
+        ran = self._execute_module(module_name=binary, module_args=self._task.args, task_vars=task_vars, wrap_async=wrap_async)
+        if _noexec_tmp(ran):
+            ran["msg"] = (
+                "%s.%s: the target could not execute the module uploaded to its remote tmp dir (Permission denied: "
+                "mounted noexec?). Set ansible_remote_tmp to a directory where files can be executed, or let the "
+                "module cache (%s) run it from a directory that allows it. %s"
+                % (COLLECTION, self.MODULE, module_cache.SETTING, to_text(ran.get("msg", "")))
+            )
+        return ran
+
+    def _cache_usable_here(self):
+        """Whether the arguments can travel on stdin, as with pipelining."""
+        become = self._connection.become
+        return (
+            self._connection.has_pipelining
+            # su reads its password from the terminal, not stdin (ansible-core's own exception).
+            and (become.name if become else "") != "su"
+            and not getattr(self._connection, "always_pipeline_modules", False)
+        )
+
+    def _run_cached(self, binary, path, module_args, task_vars):
+        """Run binary from the target's module cache; None when the cache is off or unusable."""
+        directory = module_cache.cache_dir(self._templar.template(task_vars.get(module_cache.SETTING)))
+        if directory is None or not self._cache_usable_here():
+            return None
+        sha256, size = secure_hash(path, hash_func=hashlib.sha256), os.path.getsize(path)
+        args = dict(module_args)
+        self._update_module_args(binary, args, task_vars)
+        env = self._compute_environment_string()
+        encoder = get_module_encoder(_PROFILE, Direction.CONTROLLER_TO_MODULE) if get_module_encoder else None
+        args_line = to_bytes(json.dumps(args, cls=encoder)) + b"\n"
+
+        res = self._low_level_execute_command(module_cache.hit_command(directory, sha256, size, env), in_data=args_line)
+        kind, reason = module_cache.marker(to_text(res.get("stdout", "")))
+        if kind == module_cache.MISS:
+            display.vvv("%s.%s: %s is not in the module cache %s yet: uploading it once" % (COLLECTION, self.MODULE, binary, directory))
+            with open(path, "rb") as f:
+                res = self._low_level_execute_command(module_cache.install_command(directory, sha256, env=env), in_data=args_line + f.read())
+            kind, reason = module_cache.marker(to_text(res.get("stdout", "")))
+        if kind == module_cache.UNUSABLE:
+            # The same text for every task and host: ansible prints it once.
+            self._cache_warning = (
+                "%s: the module cache %s cannot be used on this host (%s); modules are uploaded with every task "
+                "instead. Set %s to a directory the remote user can write and execute in, or to false."
+                % (COLLECTION, directory, reason, module_cache.SETTING)
+            )
+            return None
+        data = self._parse_returned_data(res, _PROFILE) if get_module_encoder else self._parse_returned_data(res)
+        data.pop("_ansible_suppress_tmpdir_delete", None)
+        remove_internal_keys(data)
+        return wrap_var(data)
 
     def run(self, tmp=None, task_vars=None):
         if task_vars is None:
@@ -142,6 +244,8 @@ class GoModuleAction(ActionBase):
         # resets both, so they are set here, not as class attributes.
         self._supports_check_mode = True
         self._supports_async = True
+        # Why the module cache could not be used on this host, once known.
+        self._cache_warning = None
         result = super(GoModuleAction, self).run(tmp, task_vars)
         del tmp
         if result.get("skipped"):
@@ -170,11 +274,13 @@ class GoModuleAction(ActionBase):
                 platform = probed
                 ran = self._run_binary(platform, task_vars, wrap_async)
                 ran.setdefault("warnings", []).insert(0, stale)
+            if self._cache_warning:
+                ran.setdefault("warnings", []).append(self._cache_warning)
             result = merge_hash(result, ran)
             if learned and not self._task.delegate_to:
                 facts = result.setdefault("ansible_facts", {})
                 facts[FACT] = platform
-        except DispatchError as e:
+        except (DispatchError, module_cache.SettingError) as e:
             # A clean failed result with one clear msg, not a traceback.
             result.update(failed=True, changed=False, msg=to_text(e))
         finally:

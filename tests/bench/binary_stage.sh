@@ -22,9 +22,9 @@ noop_repeats="${BENCH_NOOP_REPEATS:-11}"
 work="$(mktemp -d /var/tmp/bench-binary_stage.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
-bin="plugins/modules/binary_stage_linux_amd64"
+bin="bin/binary_stage_linux_amd64"
 case "$(uname -m)" in
-aarch64 | arm64) bin="plugins/modules/binary_stage_linux_arm64" ;;
+aarch64 | arm64) bin="bin/binary_stage_linux_arm64" ;;
 esac
 if [ ! -x "$bin" ]; then
 	bin="$work/binary_stage"

@@ -40,7 +40,7 @@ rm -rf "$work"
 mkdir -p "$work/cm"
 lab_sh="$REPO_ROOT/tests/lab/lab.sh"
 if [ -z "$module_bin" ]; then
-	module_bin="$REPO_ROOT/plugins/modules/bluegreen_unit_linux_$(go env GOARCH)"
+	module_bin="$REPO_ROOT/bin/bluegreen_unit_linux_$(go env GOARCH)"
 	if [ ! -x "$module_bin" ]; then
 		module_bin="$work/bluegreen_unit"
 		CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$module_bin" ./modules/bluegreen_unit

@@ -51,7 +51,7 @@ lab_sh="$REPO_ROOT/tests/lab/lab.sh"
 
 # ------------------------------------------------------------------ build
 goarch="$(go env GOARCH)"
-module_bin="$REPO_ROOT/plugins/modules/bluegreen_unit_linux_$goarch"
+module_bin="$REPO_ROOT/bin/bluegreen_unit_linux_$goarch"
 if [ ! -x "$module_bin" ]; then
 	module_bin="$work/bluegreen_unit"
 	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$module_bin" ./modules/bluegreen_unit

@@ -30,7 +30,7 @@ go_bin="$(command -v go)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-bin="$REPO_ROOT/plugins/modules/source_build_linux_amd64"
+bin="$REPO_ROOT/bin/source_build_linux_amd64"
 if [ ! -x "$bin" ] || [ "$(uname -m)" != x86_64 ]; then
 	bin="$work/source_build"
 	CGO_ENABLED=0 go build -trimpath -o "$bin" ./modules/source_build

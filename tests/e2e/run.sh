@@ -101,6 +101,15 @@ for pb in "${playbooks[@]}"; do
 			fail "dispatch: $probes uname probes for $hosts hosts (want at most one per host)"
 		fi
 	fi
+	if [ "$name" = dispatch_cache ]; then
+		# Two tasks hit the same unusable cache: ansible prints the warning once.
+		warned="$(grep -c '^\[WARNING\]: chezlepro.sovereign: the module cache /mnt/chz-noexec' "$logs/$name.log" || true)"
+		if [ "$warned" -eq 1 ]; then
+			pass "dispatch_cache: one warning for two tasks on an unusable cache"
+		else
+			fail "dispatch_cache: the unusable cache's warning was printed $warned times (want 1)"
+		fi
+	fi
 done
 echo "e2e total $(($(date +%s) - start)) s"
 summary

@@ -327,7 +327,7 @@ if [ -d vendor ]; then
 	make build >"$logs/build.log" 2>&1 || build_ok=false
 else
 	# No vendor/ yet: build the one module used here from the module cache.
-	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o plugins/modules/bluegreen_unit_linux_amd64 \
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/bluegreen_unit_linux_amd64 \
 		./modules/bluegreen_unit >"$logs/build.log" 2>&1 || build_ok=false
 fi
 if ! $build_ok; then

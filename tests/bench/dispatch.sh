@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Benchmark of the module cache on targets (plugins/plugin_utils/module_cache.py):
+# what one task of chezlepro.sovereign.bluegreen_unit costs against
+# ansible.builtin.systemd_service with pipelining on (its best), on one lab host.
+#
+#   task: an ad-hoc call; play: a play of 20 tasks (play_s).
+#   mode=first: the host's cache emptied before; mode=cached: warm;
+#   mode=plain: the cache off, ansible-core's own upload with every task (the
+#   behaviour before the cache). systemd_service has one mode.
+# bytes_to_target: what the controller's side of the host's veth sent during
+# the run (ssh included; the ssh master stays up between runs, as in a play).
+# Scenarios alternate; medians of BENCH_REPEATS (default 8).
+set -euo pipefail
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+cd "$REPO_ROOT"
+setup_for lab
+
+repeats="${BENCH_REPEATS:-8}"
+lab="bench-dispatch-$$"
+work="$(mktemp -d /var/tmp/bench-dispatch.XXXXXX)"
+logs="$REPO_ROOT/.build/bench"
+mkdir -p "$logs"
+trap 'lab_down "$lab" "$logs"; rm -rf "$work"' EXIT
+inventory="$(tests/lab/lab.sh up --name "$lab" --hosts 1 | tail -n1)"
+ANSIBLE_COLLECTIONS_PATH="$(collection_path)"
+export ANSIBLE_COLLECTIONS_PATH ANSIBLE_HOST_KEY_CHECKING=0 ANSIBLE_NOCOLOR=1
+# The host side of h1's veth: its tx bytes are what the target received.
+subnet="$(sed -n 's/^SUBNET=//p' "$(dirname "$inventory")/lab.env")"
+veth="chzlab${subnet}h1"
+[ -r "/sys/class/net/$veth/statistics/tx_bytes" ] || { echo "bench dispatch: no veth $veth for $lab's h1" >&2; exit 1; }
+tx() { cat "/sys/class/net/$veth/statistics/tx_bytes"; }
+
+# play MODULE NAME STATE: a play of twenty tasks (the module name cannot be a variable).
+play() {
+	cat <<PLAY
+---
+- name: Twenty tasks on one host
+  hosts: h1
+  gather_facts: false
+  tasks:
+    - name: Twenty calls
+      $1:
+        name: $2
+        state: $3
+      loop: "{{ range(20) | list }}"
+PLAY
+}
+play chezlepro.sovereign.bluegreen_unit bench-x absent >"$work/play-bluegreen_unit.yml"
+play ansible.builtin.systemd_service ssh started >"$work/play-systemd_service.yml"
+
+# scenario KIND MODULE MODE: one run; prints "ms bytes".
+scenario() {
+	local kind="$1" module="$2" mode="$3" t0 b0 env=() extra=()
+	if [ "$module" = bluegreen_unit ]; then
+		extra=(-e chezlepro_sovereign_platform=linux_amd64)
+		[ "$mode" = plain ] && extra+=(-e chezlepro_sovereign_module_cache=false)
+		if [ "$mode" = first ]; then
+			tests/lab/lab.sh ssh --name "$lab" h1 rm -rf /root/.ansible/chezlepro_sovereign
+		fi
+	else
+		env=(ANSIBLE_PIPELINING=1)
+	fi
+	b0=$(tx)
+	t0=$(date +%s%N)
+	if [ "$kind" = task ]; then
+		if [ "$module" = bluegreen_unit ]; then
+			env "${env[@]}" ansible -i "$inventory" h1 "${extra[@]}" -m chezlepro.sovereign.bluegreen_unit -a "name=bench-x state=absent"
+		else
+			env "${env[@]}" ansible -i "$inventory" h1 -m ansible.builtin.systemd_service -a "name=ssh state=started"
+		fi
+	else
+		env "${env[@]}" ansible-playbook -i "$inventory" "${extra[@]}" "$work/play-$module.yml"
+	fi >"$work/out" 2>&1 || { echo "bench dispatch: $kind $module $mode failed:" >&2; tail -n 20 "$work/out" >&2; exit 1; }
+	echo "$((($(date +%s%N) - t0) / 1000000)) $(($(tx) - b0))"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
+
+scenarios=("task systemd_service -" "task bluegreen_unit first" "task bluegreen_unit cached" "task bluegreen_unit plain"
+	"play systemd_service -" "play bluegreen_unit first" "play bluegreen_unit cached" "play bluegreen_unit plain")
+# Warm-up: the ssh master, the page cache, the host's first systemd answers.
+scenario task systemd_service - >/dev/null
+for ((i = 0; i < repeats; i++)); do
+	for s in "${scenarios[@]}"; do
+		# shellcheck disable=SC2086 # three words
+		read -r ms bytes < <(scenario $s)
+		key="${s// /_}"
+		echo "$ms" >>"$work/$key.ms"
+		echo "$bytes" >>"$work/$key.bytes"
+	done
+done
+for s in "${scenarios[@]}"; do
+	read -r kind module mode <<<"$s"
+	key="${s// /_}"
+	ms="$(median <"$work/$key.ms")"
+	bytes="$(median <"$work/$key.bytes")"
+	# The baseline of each kind comes first in scenarios.
+	[ "$module" = systemd_service ] && baseline_ms="$ms"
+	modeword=""
+	[ "$mode" = - ] || modeword=" mode=$mode"
+	ratio="$(awk -v m="$ms" -v b="$baseline_ms" 'BEGIN {printf "%.2f", m / b}')"
+	if [ "$kind" = task ]; then
+		echo "bench: task module=$module$modeword wall_ms_p50=$ms bytes_to_target=$bytes vs_systemd_service=$ratio runs=$repeats"
+	else
+		echo "bench: task module=$module$modeword tasks=20 play_s=$(awk -v m="$ms" 'BEGIN {printf "%.2f", m / 1000}') bytes_to_target=$bytes vs_systemd_service=$ratio runs=$repeats"
+	fi
+done
