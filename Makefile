@@ -26,12 +26,12 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 # -buildid= and -trimpath make the bytes depend only on the sources.
 LDFLAGS   := -s -w -buildid=
 
-.PHONY: all build sizes collection setup setup-selftest check test lint unit fuzz build-check docs-check e2e package-check lab-selftest bench \
+.PHONY: all build sizes collection setup setup-selftest check test lint unit fuzz build-check docs-check e2e package-check sanity lab-selftest bench \
         rules-check demo test-vm test-traefik test-rebuild vm-image lab-up lab-down vendor clean help
 
 # make check: the offline part, minutes; make test: all CI runs (tests/run.sh
 # counts every suite's checks into one closing line).
-CHECK_SUITES := setup-selftest lint unit rules-check fuzz build-check docs-check package-check
+CHECK_SUITES := setup-selftest lint unit rules-check fuzz build-check docs-check package-check sanity
 TEST_SUITES  := $(CHECK_SUITES) lab-selftest e2e test-traefik test-rebuild test-vm
 
 all: build
@@ -40,7 +40,7 @@ help:
 	@echo "make build        compile every module for $(PLATFORMS) (offline, from vendor/)"
 	@echo "make setup        install what the tests need: missing Debian packages, Go when go.mod's is absent"
 	@echo "make test         everything CI runs: make check, the lab's self-test, end-to-end, test-traefik, test-rebuild, test-vm"
-	@echo "make check        the fast part: lint, unit tests, alert rules, fuzzing (short), build check, docs, packaging"
+	@echo "make check        the fast part: lint, unit tests, alert rules, fuzzing (short), build check, docs, packaging, ansible-test sanity"
 	@echo "make rules-check  the monitoring alert rules, checked and unit-tested with promtool"
 	@echo "make fuzz         Go fuzz targets of FUZZ_PKGS, FUZZTIME each (FUZZTIME=5m make fuzz for longer)"
 	@echo "make bench        benchmarks (bench: lines)"
@@ -95,6 +95,11 @@ check:
 
 lint:
 	tests/lint.sh
+
+# ansible-test sanity (validate-modules and the rest), offline, from a
+# scratch copy under .build/sanity (tests/sanity.sh).
+sanity:
+	tests/sanity.sh
 
 # Go native fuzzing: every Fuzz target of each package in FUZZ_PKGS runs for
 # FUZZTIME on top of its committed seed corpus (testdata/fuzz/); make test

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Reproducibility and sovereignty of the build: every module is built again
 # from a copy of the checkout at another path, with an empty build cache, no
 # module cache, GOPROXY=off and, when unshare works, no network namespace at

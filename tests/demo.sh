@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # make demo: the whole pipeline, end to end, on the embedded lab.
 #
 # Boots a lab of three real systemd hosts (h1: forge and build host; h2, h3:

@@ -1,7 +1,7 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Static checks: gofmt, go vet, Python syntax of the plugins, YAML docs,
-# shell scripts, and ansible-lint's production profile on the roles,
-# playbooks and example inventory.
+# shell scripts, conditionals that are strings, and ansible-lint's
+# production profile on the whole collection.
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -34,16 +34,32 @@ fi
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run | grep -v -E '(^|/)vendor/')
 if shellcheck -x "${scripts[@]}"; then pass "shellcheck"; else fail "shellcheck"; fi
 
-# Its yaml rule runs yamllint over the same files. --offline: nothing is
-# fetched. (It cannot load binary modules to check their arguments and
-# warns so; the e2e playbooks do that.)
+# Conditionals YAML reads as something else than a string (an unquoted
+# ': ' makes a mapping, which 2.14 takes as true: an assertion that cannot
+# fail). The check must first catch a planted one.
+planted="$(mktemp --suffix=.yml)"
+printf -- "- ansible.builtin.assert:\n    that:\n      - x is search('a: b')\n" >"$planted"
+mapfile -t yamls < <(git ls-files '*.yml' '*.yaml' | grep -v -E '(^|/)vendor/')
+if /usr/bin/python3 tests/conditionals_check.py "$planted" >/dev/null; then
+	fail "conditionals check: it passed a planted unquoted that: x is search('a: b')"
+elif /usr/bin/python3 tests/conditionals_check.py "${yamls[@]}"; then
+	pass "conditionals (that, when, failed_when, changed_when) are strings: ${#yamls[@]} YAML files"
+else
+	fail "conditionals: quote the expressions above"
+fi
+rm -f "$planted"
+
+# The whole collection, tests included, with the production profile and
+# offline (.ansible-lint); its yaml rule runs yamllint. (It cannot load
+# binary modules to check their arguments and warns so; the e2e playbooks
+# do that.)
 out="$(mktemp)"
 rc=0
-ANSIBLE_COLLECTIONS_PATH="$(collection_path)" ansible-lint --offline -p roles playbooks inventories/example >"$out" 2>&1 || rc=$?
+ANSIBLE_COLLECTIONS_PATH="$(collection_path)" ansible-lint -p >"$out" 2>&1 || rc=$?
 grep -v -e '^WARNING  Unable to load module chezlepro\.sovereign\.' -e '^WARNING  Unable to resolve FQCN for module chezlepro\.sovereign\.' "$out" || true
 rm -f "$out"
 if [ "$rc" -eq 0 ]; then
-	pass "ansible-lint (production profile): roles, playbooks, inventories/example"
+	pass "ansible-lint (production profile, .ansible-lint): the whole collection"
 else
 	fail "ansible-lint (exit $rc)"
 fi

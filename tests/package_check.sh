@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The tarball must install with no network and work from the installed copy:
 # both platforms' binaries inside, executable, and an ad-hoc call by FQCN
 # reaching the right binary through the dispatch.

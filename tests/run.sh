@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # make test and make check: runs the named make targets one after another,
 # each to its end even when an earlier one failed, then prints what each
 # counted and the closing line over all of them:

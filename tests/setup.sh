@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The one set-up step of every test entry point (make setup, make test, make
 # check, each suite, make demo): installs the Debian packages the named
 # groups need, only those missing, and makes sure a Go toolchain at least as
@@ -65,8 +65,12 @@ group_packages() {
 	# playbooks or builds the collection); git: the checkout, source_build's
 	# tests and the build check's clean copy; gpg: source_build's signed
 	# tags, and gpg-agent, only recommended by gpg, to make their keys;
-	# binutils: readelf in package_check; util-linux: flock, mount.
-	check) printf '%s\n' make git ansible-core python3 yamllint shellcheck ansible-lint gpg gpg-agent binutils util-linux ;;
+	# binutils: readelf in package_check; util-linux: flock, mount;
+	# ansible-test sanity's tests (tests/sanity.sh), from Debian rather than
+	# PyPI: pylint, pycodestyle (pep8), python3-voluptuous (validate-modules,
+	# runtime-metadata), python3-venv (its environments).
+	check) printf '%s\n' make git ansible-core python3 yamllint shellcheck ansible-lint gpg gpg-agent binutils util-linux \
+		pylint pycodestyle python3-voluptuous python3-venv ;;
 	# tests/lab/lab.sh: the hosts' rootfs, nspawn, their network, ssh to them.
 	lab) printf '%s\n' make git ansible-core python3 debootstrap systemd-container iproute2 openssh-client util-linux ;;
 	# tests/rebuild: a lab, and iptables to count the controller's packets

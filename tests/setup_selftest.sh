@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Self-test of tests/setup.sh's decisions, offline, in a scratch directory:
 # which Go it picks, that a toolchain whose sha256 is not the pinned one is
 # refused and nothing kept, that no proxy means a clear refusal, and what it

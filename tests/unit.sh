@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # make unit: the Go tests of the collection and of demo/webapp, offline from
 # vendor/. Every top-level test is counted; a skipped one is printed with its
 # reason (only what this machine cannot do: not root, no tmpfs mount, no

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Benchmark of chezlepro.sovereign.binary_stage on this machine, run as the
 # module binary with an args file exactly as ansible-core runs it.
 #

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # systemd-analyze security of the units bluegreen_unit writes with its
 # default hardening, for the demo web app on a lab host (Debian 12's
 # systemd), in the three shapes the demo and the roles deploy:

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Benchmark of chezlepro.sovereign.bluegreen_unit: the demo web app on lab
 # host h1 is flipped again and again while bgload, on lab host h2, loads it
 # over the lab network with three clients at once (a new connection per

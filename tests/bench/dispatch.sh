@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Benchmark of the module cache on targets (plugins/plugin_utils/module_cache.py):
 # what one task of chezlepro.sovereign.bluegreen_unit costs against
 # ansible.builtin.systemd_service with pipelining on (its best), on one lab host.

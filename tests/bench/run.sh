@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Runs every benchmark script under tests/bench/ (one per module). Each prints
 # "bench: <scenario> key=value ..." lines comparing against the baseline a user
 # would otherwise use, measured in the same run.

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Benchmark of chezlepro.sovereign.source_build on this machine, against what
 # a user would otherwise type:
 #

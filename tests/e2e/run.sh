@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # End-to-end tests: real ansible-playbook runs against lab hosts that boot a
 # real systemd as PID 1. Boots a lab, runs every playbook under
 # tests/e2e/playbooks (or those named), tears the lab down on any exit.

@@ -4,9 +4,18 @@ the Go module proxy.
                         host:443 and absolute-form http:// requests, to the
                         allowed hosts only
   relay.py listen SOCK  (container side) 127.0.0.1:3128 -> SOCK"""
-import os, socket, sys, threading
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import socket
+import sys
+import threading
 
 ALLOWED = {"deb.debian.org", "security.debian.org", "proxy.golang.org", "sum.golang.org", "storage.googleapis.com"}
+
 
 def pipe(a, b):
     try:
@@ -24,32 +33,43 @@ def pipe(a, b):
             except OSError:
                 pass
 
+
 def both(a, b):
     t = threading.Thread(target=pipe, args=(b, a), daemon=True)
     t.start()
     pipe(a, b)
     t.join()
-    a.close(); b.close()
+    a.close()
+    b.close()
+
+
+def refuse(c, status):
+    c.sendall(status)
+    c.close()
+
 
 def serve_proxy(c):
     buf = b""
     while b"\r\n" not in buf:
         d = c.recv(4096)
         if not d:
-            c.close(); return
+            c.close()
+            return
         buf += d
     line = buf.split(b"\r\n", 1)[0].decode("latin1")
-    method, target, _ = line.split(" ", 2)
+    method, target = line.split(" ", 2)[:2]
     if method == "CONNECT":
         host, port = target.rsplit(":", 1)
     elif target.startswith("http://"):
         hp = target[7:].split("/", 1)[0]
         host, port = (hp.rsplit(":", 1) + ["80"])[:2] if ":" in hp else (hp, "80")
     else:
-        c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n"); c.close(); return
+        refuse(c, b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        return
     if host not in ALLOWED:
         sys.stderr.write("refused %s\n" % line)
-        c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"); c.close(); return
+        refuse(c, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        return
     u = socket.create_connection((host, int(port)), timeout=30)
     u.settimeout(None)
     if method == "CONNECT":
@@ -63,21 +83,29 @@ def serve_proxy(c):
         u.sendall(buf)
     both(c, u)
 
+
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     if mode == "proxy":
         if os.path.exists(path):
             os.unlink(path)
-        s = socket.socket(socket.AF_UNIX); s.bind(path); os.chmod(path, 0o666); s.listen(64)
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        os.chmod(path, 0o666)
+        s.listen(64)
         while True:
-            c, _ = s.accept()
-            threading.Thread(target=lambda c=c: (lambda: serve_proxy(c))(), daemon=True).start()
+            c = s.accept()[0]
+            threading.Thread(target=serve_proxy, args=(c,), daemon=True).start()
     else:
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 3128)); s.listen(64)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 3128))
+        s.listen(64)
         while True:
-            c, _ = s.accept()
-            u = socket.socket(socket.AF_UNIX); u.connect(path)
+            c = s.accept()[0]
+            u = socket.socket(socket.AF_UNIX)
+            u.connect(path)
             threading.Thread(target=both, args=(c, u), daemon=True).start()
+
 
 main()

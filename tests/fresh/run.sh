@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The README's promise, tried: boots a copy of the lab's Debian 12 rootfs as
 # a clean systemd host (systemd-nspawn, a network namespace of its own),
 # clones this checkout's HEAD into it, and runs COMMAND there as root, as a

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Measures the lab: time for `up` to have N hosts answering ssh with a
 # finished boot, time for `down`, memory per host (proportional set size of
 # every process in the host's cgroup, so shared pages are split between the

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Lab of real systemd hosts for end-to-end tests and benchmarks.
 #
 # Each host is a systemd-nspawn container booting systemd as PID 1 on an

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Self-test of tests/lab/lab.sh: boots a 2-host lab and, at the same time, a
 # 1-host one; checks ssh, systemd as PID 1, the lab network and its isolation,
 # D-Bus, unshare -n, file capabilities on the overlay, --bind-ro, reboot-host

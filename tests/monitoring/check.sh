@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The monitoring role's alert rules: `promtool check rules` (syntax, PromQL)
 # and `promtool test rules` (each alert fires and resolves on given series),
 # with promtool from Debian's prometheus package (promtool.sh).

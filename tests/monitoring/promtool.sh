@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Prints the path of a promtool taken from Debian's own `prometheus` package,
 # extracted (not installed: installing would start a Prometheus service on
 # this machine) under .build/promtool/. Downloaded once with apt-get from the

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # make test-rebuild: rebuild everything from the offline kit with no route out.
 #
 #   1. the demo pipeline on lab A (upstream, site.yml v1, builds of v2 and v3);

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Makes (once) the Go toolchain archive the tests install with the go_toolchain
 # role, from the Go the set-up chose (GO_ROOT: /usr/local/go, or the pinned
 # toolchain tests/setup.sh fetched): nothing more is downloaded. The

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # make test-traefik: Traefik from its upstream source to zero-loss flips,
 # through the collection's own playbooks, on a fresh lab of four real systemd
 # hosts (tests/e2e/traefik/pipeline_traefik.yml says what runs). Traefik's

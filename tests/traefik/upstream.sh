@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Makes the "upstream" of the Traefik test: a bare git repository of
 # Traefik's source at one tag, standing in for the first `git clone` of
 # github.com/traefik/traefik. The source comes from the Go module proxy (the

@@ -45,18 +45,18 @@ class CacheCommands(unittest.TestCase):
 
     def sh(self, cmd, stdin):
         p = subprocess.run(["/bin/sh", "-c", cmd], input=stdin, capture_output=True,
-                           env={"PATH": os.environ["PATH"], "HOME": os.path.join(self.scratch, "home")})
+                           env={"PATH": os.environ["PATH"], "HOME": os.path.join(self.scratch, "home")}, check=False)
         return p.stdout.decode(), p.stderr.decode()
 
     def run_task(self, data, env=""):
         """What the action plugin does: try the cache, install on a miss. Returns (stdout, installed)."""
         sha = hashlib.sha256(data).hexdigest()
-        out, _ = self.sh(mc.hit_command(self.dir, sha, len(data), env), (ARGS + "\n").encode())
+        out, _unused = self.sh(mc.hit_command(self.dir, sha, len(data), env), (ARGS + "\n").encode())
         kind, reason = mc.marker(out)
         if kind is None:
             return out, False
         self.assertEqual(kind, mc.MISS, reason)
-        out, _ = self.sh(mc.install_command(self.dir, sha, env=env), (ARGS + "\n").encode() + data)
+        out, _unused = self.sh(mc.install_command(self.dir, sha, env=env), (ARGS + "\n").encode() + data)
         return out, True
 
     def path(self, data):
@@ -78,7 +78,7 @@ class CacheCommands(unittest.TestCase):
         self.assertEqual([n for n in os.listdir(self.dir) if n.startswith(".")], [])
 
     def test_environment_reaches_the_binary(self):
-        out, _ = self.run_task(fake_binary("e"), env="CHZ='a b'")
+        out, _unused = self.run_task(fake_binary("e"), env="CHZ='a b'")
         self.assertIn("env=a b", out)
         out, installed = self.run_task(fake_binary("e"), env="CHZ='a b'")
         self.assertFalse(installed)
@@ -126,7 +126,7 @@ class CacheCommands(unittest.TestCase):
 
     def unusable(self, data):
         sha = hashlib.sha256(data).hexdigest()
-        out, _ = self.sh(mc.hit_command(self.dir, sha, len(data)), (ARGS + "\n").encode())
+        out, _unused = self.sh(mc.hit_command(self.dir, sha, len(data)), (ARGS + "\n").encode())
         return mc.marker(out)
 
     def test_a_directory_others_can_write_is_unusable(self):
@@ -146,7 +146,7 @@ class CacheCommands(unittest.TestCase):
     def test_not_enough_space_is_unusable(self):
         # df's free space against a size no disk has.
         sha = hashlib.sha256(b"x").hexdigest()
-        out, _ = self.sh(mc.hit_command(self.dir, sha, 1 << 60), (ARGS + "\n").encode())
+        out, _unused = self.sh(mc.hit_command(self.dir, sha, 1 << 60), (ARGS + "\n").encode())
         kind, reason = mc.marker(out)
         self.assertEqual(kind, mc.UNUSABLE)
         self.assertIn("not enough free space", reason)
@@ -155,7 +155,7 @@ class CacheCommands(unittest.TestCase):
         data = fake_binary("d")
         sha = hashlib.sha256(data).hexdigest()
         self.sh(mc.hit_command(self.dir, sha, len(data)), b"")
-        out, _ = self.sh(mc.install_command(self.dir, sha), (ARGS + "\n").encode() + data[:-3])
+        out, _unused = self.sh(mc.install_command(self.dir, sha), (ARGS + "\n").encode() + data[:-3])
         self.assertEqual(mc.marker(out), (mc.UNUSABLE, "the binary arrived damaged (its sha256 differs)"))
         self.assertEqual(os.listdir(self.dir), [])
 

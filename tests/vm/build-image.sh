@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Build (once) the offline Debian 12 base image of the VMs on this machine:
 # playbooks/vm_base_image.yml with this machine as the hypervisor. A built
 # image (stamp /var/cache/chezlepro-vm/debian12/built) is left as it is.

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # End-to-end VM test on this machine as a local libvirt hypervisor:
 #   base image (built once, cached) -> playbooks/provision.yml creates one VM
 #   -> ssh with the pinned host key -> one run of provision.yml (must change

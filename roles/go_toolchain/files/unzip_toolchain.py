@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Unpack a golang.org/toolchain module zip into DEST.
 
 The zip's entries are golang.org/toolchain@v0.0.1-go1.X.Y.linux-ARCH/...;

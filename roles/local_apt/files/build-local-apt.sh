@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Builds (or completes) a flat apt repository on the controller:
 #   build-local-apt.sh REPO_DIR BASELINE_STATUS PACKAGE...
 # apt's own solver decides what a host lacks: the packages and every

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Build a Debian qcow2 base image offline-capable: debootstrap from the apt
 # mirror this machine already uses, then an ext4 filesystem image made with
 # mkfs.ext4 -d (no loop device, no partition table, no bootloader: the VMs

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Checks, on a target, what binary_stage promises even after a crash.
 
     invariants.py ROOT

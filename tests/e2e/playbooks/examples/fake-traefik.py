@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Stands in for Traefik in bluegreen_unit's documented example: listens on
 :80 with SO_REUSEPORT, answers /ping on the port its --configFile names
 ("ping: PORT"), and tells systemd it is ready."""

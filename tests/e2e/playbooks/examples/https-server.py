@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Serves DIR over HTTPS on 127.0.0.1:443 with CERT and KEY, as the forge's
 package registry in binary_stage's documented example; exits after
 SECONDS; writes its pid to PIDFILE. Usage: https-server.py DIR CERT KEY

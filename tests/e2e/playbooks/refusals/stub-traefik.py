@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Stands in for Traefik under the traefik role, for tests that need a
 service that deploys, not Traefik itself: "version" prints one, otherwise it
 answers OK on the ping entrypoint its --configFile names (the address on
