@@ -31,6 +31,19 @@ else
 	fail "yamllint"
 fi
 
+# An unquoted conditional holding ': ' is a mapping to YAML: ansible-core
+# 2.14 takes it as true whatever it says, 2.19 refuses it. The check must
+# see a planted one, then none in the repository.
+planted="$(mktemp --suffix=.yml)"
+printf -- '- ansible.builtin.assert:\n    that:\n      - out is search("a: b")\n' >"$planted"
+if /usr/bin/python3 tests/conditionals_check.py "$planted" 2>&1 | grep -q "^$planted:3: that: YAML reads this as a mapping" &&
+	/usr/bin/python3 tests/conditionals_check.py; then
+	pass "conditionals are strings (when, that, failed_when, changed_when, until)"
+else
+	fail "conditionals: tests/conditionals_check.py (above)"
+fi
+rm -f "$planted"
+
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run | grep -v -E '(^|/)vendor/')
 if shellcheck -x "${scripts[@]}"; then pass "shellcheck"; else fail "shellcheck"; fi
 
