@@ -215,7 +215,10 @@ fetch_ansible() {
 	mkdir -p "$ANSIBLE_CACHE"
 	exec 8>"$ANSIBLE_CACHE/.lock"
 	flock 8
-	ansible_bin "$series" >/dev/null && return 0 # another setup unpacked it meanwhile
+	if root="$(ansible_bin "$series")"; then # another setup unpacked it meanwhile
+		basename "$(dirname "$root")"
+		return 0
+	fi
 	# The mirror this machine's apt uses for Debian main, as apt itself reads it.
 	# shellcheck disable=SC2016 # apt's format fields, not shell
 	mirror="$(apt-get indextargets --format '$(REPO_URI) $(COMPONENT)' 'Created-By: Packages' |
@@ -311,7 +314,7 @@ main() {
 		return
 		;;
 	esac
-	local groups=("$@") g want=() missing=() installed=() start
+	local groups=("$@") g want=() missing=() installed=() start version
 	[ ${#groups[@]} -gt 0 ] || read -ra groups <<<"$ALL_GROUPS"
 	start=$(date +%s)
 	for g in "${groups[@]}"; do mapfile -t -O "${#want[@]}" want < <(group_packages "$g"); done
@@ -333,7 +336,8 @@ main() {
 		case "$g" in
 		ansible-*)
 			ansible_bin "${g#ansible-}" >/dev/null && continue
-			installed+=("ansible-core $(fetch_ansible "${g#ansible-}") (Debian ${ANSIBLE_SUITE[${g#ansible-}]}, signature checked by apt) in $ANSIBLE_CACHE")
+			version="$(fetch_ansible "${g#ansible-}")"
+			installed+=("ansible-core $version (Debian ${ANSIBLE_SUITE[${g#ansible-}]}, signature checked by apt) in $ANSIBLE_CACHE")
 			;;
 		esac
 	done
