@@ -5,7 +5,7 @@
 An unquoted `that: x is search('a: b')` is a mapping to YAML, not an
 expression: ansible-core 2.14 treats it as always true (an assertion that
 cannot fail) and 2.19 refuses it. Each element of `that`, `when`,
-`failed_when` and `changed_when` must be a string (or a plain true/false).
+`failed_when`, `changed_when` and `until` must be a string (or a plain true/false).
 
   conditionals_check.py FILE...   prints each offender as FILE:LINE: KEY: ...
 """
@@ -18,7 +18,7 @@ import sys
 
 import yaml
 
-KEYS = ("that", "when", "failed_when", "changed_when")
+KEYS = ("that", "when", "failed_when", "changed_when", "until")
 
 
 class Loader(yaml.SafeLoader):

@@ -40,7 +40,10 @@ summary() {
 collection_path() {
 	local base="$REPO_ROOT/.build/collections"
 	mkdir -p "$base/ansible_collections/chezlepro"
-	ln -sfn "$REPO_ROOT" "$base/ansible_collections/chezlepro/sovereign"
+	# Made only when not already right: runs at the same time (e2e on two
+	# ansible-core series) would race in ln's unlink-then-link.
+	[ "$(readlink "$base/ansible_collections/chezlepro/sovereign")" = "$REPO_ROOT" ] ||
+		ln -sfn "$REPO_ROOT" "$base/ansible_collections/chezlepro/sovereign"
 	printf '%s\n' "$base"
 }
 

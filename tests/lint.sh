@@ -43,7 +43,7 @@ mapfile -t yamls < <(git ls-files '*.yml' '*.yaml' | grep -v -E '(^|/)vendor/')
 if /usr/bin/python3 tests/conditionals_check.py "$planted" >/dev/null; then
 	fail "conditionals check: it passed a planted unquoted that: x is search('a: b')"
 elif /usr/bin/python3 tests/conditionals_check.py "${yamls[@]}"; then
-	pass "conditionals (that, when, failed_when, changed_when) are strings: ${#yamls[@]} YAML files"
+	pass "conditionals (that, when, failed_when, changed_when, until) are strings: ${#yamls[@]} YAML files"
 else
 	fail "conditionals: quote the expressions above"
 fi

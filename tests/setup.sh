@@ -8,18 +8,31 @@
 #   tests/setup.sh [GROUP...]   default: all groups
 #   tests/setup.sh --go-root    prints the Go root the targets use (installs nothing)
 #   tests/setup.sh --packages GROUP...   prints the groups' packages
+#   tests/setup.sh --ansible-bin SERIES  prints the directory of SERIES' ansible
+#                                        commands (2.14: the system's; installs nothing)
 #
 # Groups (a suite names the ones it needs; add one here for a new suite):
 #   go       the Go toolchain only (make build)
 #   check    make check: ansible-doc/galaxy, lint, unit tests, packaging
 #   lab      the systemd-nspawn lab: lab-selftest, e2e, demo, test-traefik
 #   vm       make test-vm and make vm-image: libvirt, qemu, debootstrap
+#   ansible-2.19  Debian trixie's ansible-core 2.19 beside the system's 2.14 (e2e)
 #
 # Go: /usr/local/go is kept when it is at least what go.mod asks for (go and
 # toolchain lines). Otherwise the pinned toolchain below is fetched as the
 # module golang.org/toolchain from the Go module proxy (the first entry of
 # GOPROXY, default https://proxy.golang.org), its zip checked against the
 # sha256 pinned here, and unpacked under GO_CACHE (/var/cache/chezlepro-go).
+#
+# ansible-core 2.19: Debian 12 ships 2.14; the e2e suite runs on both it and
+# trixie's package. That .deb is fetched with apt from this machine's Debian
+# mirror through a scratch apt configuration (the machine's own sources,
+# lists and cache are untouched; apt checks the Release signature against
+# debian-archive-keyring as usual), unpacked with dpkg -x under ANSIBLE_CACHE
+# (/var/cache/chezlepro-ansible/VERSION) and run by /usr/bin/python3 with
+# PYTHONPATH on it, through wrappers in VERSION/bin. Bookworm's python3 deps
+# meet its Requires-Dist (checked at unpack time), so nothing else is taken
+# from trixie. Once unpacked it is used with no network.
 # Prints one line of what it installed; nothing when nothing was missing.
 set -euo pipefail
 
@@ -27,6 +40,9 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GO_CACHE="${GO_CACHE:-/var/cache/chezlepro-go}"
 # SETUP_LOCAL_GO: where an installed Go is looked for (tests point it elsewhere).
 LOCAL_GO="${SETUP_LOCAL_GO:-/usr/local/go}"
+ANSIBLE_CACHE="${CHEZLEPRO_ANSIBLE_CACHE:-/var/cache/chezlepro-ansible}"
+# The Debian suite each extra ansible-core series comes from.
+declare -A ANSIBLE_SUITE=([2.19]=trixie)
 
 # The pinned toolchain. The sha256 is of the module zip the proxy serves; it is
 # pinned rather than looked up in the checksum database at run time because a
@@ -79,10 +95,13 @@ group_packages() {
 	# tests/vm: the hypervisor, the image build, the seed ISO, ssh and curl into the VM.
 	vm) printf '%s\n' make git ansible-core python3 libvirt-daemon-system libvirt-clients "$qemu" qemu-utils \
 		genisoimage debootstrap e2fsprogs openssh-client curl ;;
+	# The system's ansible-core brings the python3 deps trixie's runs on;
+	# apt and dpkg fetch and unpack it.
+	ansible-2.19) printf '%s\n' ansible-core python3 apt dpkg debian-archive-keyring ;;
 	*) die "unknown group '$1' (groups: $ALL_GROUPS)" ;;
 	esac
 }
-ALL_GROUPS="go check lab rebuild vm"
+ALL_GROUPS="go check lab rebuild vm ansible-2.19"
 
 # missing_packages PKG...: those of PKG not installed, one a line.
 missing_packages() {
@@ -180,10 +199,112 @@ fetch_go() {
 	"$root/bin/go" version >/dev/null || die "$root/bin/go does not run"
 }
 
+# ansible_bin SERIES: the directory of SERIES' ansible commands: the system's
+# for 2.14, else the newest one unpacked under ANSIBLE_CACHE (fails if none).
+ansible_bin() {
+	local d
+	case "$1" in
+	2.14) echo /usr/bin && return 0 ;;
+	*) [ -n "${ANSIBLE_SUITE[$1]:-}" ] || die "no ansible-core $1 here (series: 2.14 ${!ANSIBLE_SUITE[*]})" ;;
+	esac
+	d="$(find "$ANSIBLE_CACHE" -mindepth 3 -maxdepth 3 -path "$ANSIBLE_CACHE/$1.*/bin/ansible-playbook" 2>/dev/null |
+		sort -V | tail -n1)"
+	[ -n "$d" ] && dirname "$d"
+}
+
+# fetch_ansible SERIES: Debian's ansible-core SERIES.x (from ANSIBLE_SUITE)
+# unpacked under ANSIBLE_CACHE/VERSION, with wrappers in its bin/, atomically.
+fetch_ansible() {
+	local series="$1" suite="${ANSIBLE_SUITE[$1]}" mirror tmp version root deb apt
+	mkdir -p "$ANSIBLE_CACHE"
+	exec 8>"$ANSIBLE_CACHE/.lock"
+	flock 8
+	if root="$(ansible_bin "$series")"; then # another setup unpacked it meanwhile
+		basename "$(dirname "$root")"
+		return 0
+	fi
+	# The mirror this machine's apt uses for Debian main, as apt itself reads it.
+	# shellcheck disable=SC2016 # apt's format fields, not shell
+	mirror="$(apt-get indextargets --format '$(REPO_URI) $(COMPONENT)' 'Created-By: Packages' |
+		awk '$2 == "main" && $1 !~ /-security\/$/ { print $1; exit }')"
+	[ -n "$mirror" ] || die "ansible-core $series: no Debian main source in this machine's apt configuration"
+	tmp="$(mktemp -d "$ANSIBLE_CACHE/.fetch.XXXXXX")"
+	# shellcheck disable=SC2064 # expand tmp now
+	trap "rm -rf '$tmp'" EXIT
+	chmod 0755 "$tmp"
+	mkdir -p "$tmp/apt/lists/partial" "$tmp/apt/cache/archives/partial" "$tmp/deb"
+	# apt's download sandbox user writes the .deb.
+	if id _apt >/dev/null 2>&1; then chown _apt "$tmp/deb" "$tmp/apt/lists/partial" "$tmp/apt/cache/archives/partial"; fi
+	printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' "$mirror" "$suite" >"$tmp/apt/sources.list"
+	# A scratch configuration: only this source, its own lists and cache, no
+	# installed-package state; signatures are checked as for any apt source.
+	apt=(-o "Dir::Etc::SourceList=$tmp/apt/sources.list" -o Dir::Etc::SourceParts=- -o "Dir::State::Lists=$tmp/apt/lists"
+		-o "Dir::Cache=$tmp/apt/cache" -o Dir::State::status=/dev/null -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false)
+	apt-get -qq "${apt[@]}" update >"$tmp/apt.log" 2>&1 ||
+		die "ansible-core $series: apt-get update of $mirror $suite failed: $(tail -n 3 "$tmp/apt.log")"
+	version="$(apt-cache "${apt[@]}" show --no-all-versions ansible-core 2>/dev/null | sed -n 's/^Version: //p')"
+	case "$version" in
+	"$series".*) ;;
+	*) die "ansible-core $series: Debian $suite at $mirror has ansible-core '${version:-none}', not $series.x" ;;
+	esac
+	(cd "$tmp/deb" && apt-get -qq "${apt[@]}" download "ansible-core=$version" >>"$tmp/apt.log" 2>&1) ||
+		die "ansible-core $series: could not download ansible-core $version from $mirror: $(tail -n 3 "$tmp/apt.log")"
+	deb="$(echo "$tmp"/deb/ansible-core_*.deb)"
+	root="$ANSIBLE_CACHE/$version"
+	dpkg -x "$deb" "$tmp/root" || die "ansible-core $series: could not unpack $deb"
+	# Its Requires-Dist, met by this machine's python3 packages? (else name them)
+	python3_requirements_met "$tmp/root/usr/lib/python3/dist-packages" ||
+		die "ansible-core $version: this machine's python3 packages do not meet its requirements (above)"
+	mkdir -p "$tmp/root/bin"
+	local cmd
+	for cmd in "$tmp"/root/usr/bin/ansible*; do
+		cmd="$(basename "$cmd")"
+		cat >"$tmp/root/bin/$cmd" <<-SH
+			#!/bin/sh
+			# ansible-core $version from Debian $suite, beside the system's (tests/setup.sh).
+			PYTHONPATH="$root/usr/lib/python3/dist-packages\${PYTHONPATH:+:\$PYTHONPATH}" exec /usr/bin/python3 $root/usr/bin/$cmd "\$@"
+		SH
+		chmod 0755 "$tmp/root/bin/$cmd"
+	done
+	rm -rf "$root"
+	mv "$tmp/root" "$root"
+	rm -rf "$tmp"
+	trap - EXIT
+	"$root/bin/ansible-playbook" --version >/dev/null || die "$root/bin/ansible-playbook does not run"
+	echo "$version"
+}
+
+# python3_requirements_met SITE: the Requires-Dist of the distribution
+# unpacked in SITE hold for the system's /usr/bin/python3 packages.
+python3_requirements_met() {
+	/usr/bin/python3 - "$1" <<'PY'
+import importlib.metadata as md, sys
+from packaging.requirements import Requirement
+missing = []
+for dist in md.distributions(path=[sys.argv[1]]):
+    for text in dist.requires or []:
+        req = Requirement(text)
+        if req.marker and not req.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            have = md.version(req.name)
+        except md.PackageNotFoundError:
+            have = None
+        if have is None or not req.specifier.contains(have, prereleases=True):
+            missing.append(f"{dist.metadata['Name']} needs {req}, this machine has {have or 'none'}")
+if missing:
+    sys.exit("\n".join(missing))
+PY
+}
+
 main() {
 	case "${1:-}" in
 	--go-root)
 		go_root
+		return
+		;;
+	--ansible-bin)
+		ansible_bin "${2:?--ansible-bin SERIES}" || die "ansible-core $2 is not unpacked yet: run tests/setup.sh ansible-$2"
 		return
 		;;
 	--packages)
@@ -197,7 +318,7 @@ main() {
 		return
 		;;
 	esac
-	local groups=("$@") g want=() missing=() installed=() start
+	local groups=("$@") g want=() missing=() installed=() start version
 	[ ${#groups[@]} -gt 0 ] || read -ra groups <<<"$ALL_GROUPS"
 	start=$(date +%s)
 	for g in "${groups[@]}"; do mapfile -t -O "${#want[@]}" want < <(group_packages "$g"); done
@@ -215,6 +336,15 @@ main() {
 		fetch_go
 		installed+=("$GO_PIN (golang.org/toolchain from $(proxy_url), sha256 verified) in $(pinned_root)")
 	fi
+	for g in "${groups[@]}"; do
+		case "$g" in
+		ansible-*)
+			ansible_bin "${g#ansible-}" >/dev/null && continue
+			version="$(fetch_ansible "${g#ansible-}")"
+			installed+=("ansible-core $version (Debian ${ANSIBLE_SUITE[${g#ansible-}]}, signature checked by apt) in $ANSIBLE_CACHE")
+			;;
+		esac
+	done
 	if [ ${#installed[@]} -gt 0 ]; then
 		printf 'setup: installed %s in %d s\n' "${installed[*]}" "$(($(date +%s) - start))"
 	fi

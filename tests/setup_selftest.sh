@@ -106,4 +106,96 @@ if [ "$(awk '{ for (i = 2; i <= NF; i++) if ($i == "install" || $i == "update") 
 else
 	fail "stale lists: apt-get calls: $(cat "$work/apt.calls")"
 fi
+# ansible-core 2.19 from trixie: apt-get and apt-cache are stand-ins again
+# (indextargets names the mirror, update, show the version in
+# $work/trixie-version, download a .deb made here with dpkg-deb); the
+# unpacking, the requirements check against this machine's python3 and the
+# wrappers are real.
+export CHEZLEPRO_ANSIBLE_CACHE="$work/ansible"
+"$S" --packages ansible-2.19 >>"$work/installed"
+# fake_deb VERSION REQUIRES: an ansible-core .deb whose ansible-playbook
+# prints VERSION when its dist-packages is on PYTHONPATH.
+fake_deb() {
+	local d="$work/deb-src"
+	rm -rf "$d" && mkdir -p "$d/DEBIAN" "$d/usr/bin" "$d/usr/lib/python3/dist-packages/fakeansible" \
+		"$d/usr/lib/python3/dist-packages/ansible_core-$1.dist-info"
+	printf 'Package: ansible-core\nVersion: %s\nArchitecture: all\nMaintainer: t <t@t>\nDescription: t\n' "$1" >"$d/DEBIAN/control"
+	printf 'Metadata-Version: 2.1\nName: ansible-core\nVersion: %s\nRequires-Dist: %s\n' "$1" "$2" \
+		>"$d/usr/lib/python3/dist-packages/ansible_core-$1.dist-info/METADATA"
+	printf 'VERSION = "%s"\n' "$1" >"$d/usr/lib/python3/dist-packages/fakeansible/__init__.py"
+	printf '#!/usr/bin/python3\nimport fakeansible\nprint("ansible-playbook [core %%s]" %% fakeansible.VERSION)\n' >"$d/usr/bin/ansible-playbook"
+	chmod 0755 "$d/usr/bin/ansible-playbook"
+	dpkg-deb --root-owner-group -Zgzip --build "$d" "$work/ansible-core.deb" >/dev/null
+}
+cat >"$work/bin/apt-get" <<'SH'
+#!/bin/bash
+echo "$*" >>"$WORK/apt.calls"
+case " $* " in
+*" indextargets "*) [ -e "$WORK/no-main" ] || echo "http://mirror.invalid/debian/ main" ;;
+*" update"*)
+	for a in "$@"; do [[ $a != Dir::Etc::SourceList=* ]] || echo "source: $(cat "${a#*=}")" >>"$WORK/apt.calls"; done
+	[ ! -e "$WORK/update-fails" ] || { echo "E: The repository is not signed." >&2; exit 100; }
+	;;
+*" download "*) cp "$WORK/ansible-core.deb" "ansible-core_$(cat "$WORK/trixie-version")_all.deb" ;;
+esac
+SH
+cat >"$work/bin/apt-cache" <<'SH'
+#!/bin/bash
+echo "Version: $(cat "$WORK/trixie-version")"
+SH
+chmod +x "$work/bin/apt-get" "$work/bin/apt-cache"
+left_nothing() { # left_nothing DESC: the cache holds no version and no scratch
+	local left
+	left="$(find "$work/ansible" -mindepth 1 -maxdepth 1 ! -name .lock -printf '%f ')"
+	if [ -z "$left" ]; then pass "$1: nothing left in the cache"; else fail "$1: left $left"; fi
+}
+
+echo 2.20.1-1 >"$work/trixie-version"
+fake_deb 2.20.1 'PyYAML>=5.1'
+expect "trixie offering 2.20.1: refused, naming it" 1 "Debian trixie at http://mirror.invalid/debian/ has ansible-core '2.20.1-1', not 2.19.x" \
+	fake_apt "$S" ansible-2.19
+left_nothing "the wrong series"
+
+touch "$work/update-fails"
+expect "a failing apt-get update: refused, with apt's words" 1 "apt-get update of http://mirror.invalid/debian/ trixie failed: E: The repository is not signed" \
+	fake_apt "$S" ansible-2.19
+rm "$work/update-fails"
+left_nothing "the failed update"
+
+echo 2.19.11-0+deb13u1 >"$work/trixie-version"
+fake_deb 2.19.11 'jinja2>=99.0'
+expect "requirements this machine's python3 lacks: refused, naming them" 1 "ansible-core needs jinja2>=99.0, this machine has [0-9.]+" \
+	fake_apt "$S" ansible-2.19
+left_nothing "the unmet requirements"
+
+touch "$work/no-main"
+expect "no Debian main source in apt's configuration: refused" 1 "no Debian main source in this machine's apt configuration" \
+	fake_apt "$S" ansible-2.19
+rm "$work/no-main"
+expect "--ansible-bin before it is unpacked: refused, saying how" 1 "ansible-core 2.19 is not unpacked yet: run tests/setup.sh ansible-2.19" \
+	"$S" --ansible-bin 2.19
+expect "--ansible-bin of an unknown series: refused" 1 "no ansible-core 2.99 here" "$S" --ansible-bin 2.99
+
+fake_deb 2.19.11 'PyYAML>=5.1'
+rm -f "$work/apt.calls"
+expect "2.19 unpacked: one line says which and where" 0 "^setup: installed ansible-core 2.19.11-0\+deb13u1 \(Debian trixie, signature checked by apt\) in $work/ansible in [0-9]+ s\$" \
+	fake_apt "$S" ansible-2.19
+if grep -q "Dir::Etc::SourceList=$work/ansible/.fetch.*Dir::Etc::SourceParts=- .*Dir::State::status=/dev/null.* update" "$work/apt.calls" &&
+	grep -qx "source: deb \[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg\] http://mirror.invalid/debian/ trixie main" "$work/apt.calls" &&
+	! grep -qi -e unauthenticated -e insecure -e 'trusted=yes' "$work/apt.calls"; then
+	pass "apt-get ran on a scratch configuration, signature checks on"
+else
+	fail "apt-get calls: $(cat "$work/apt.calls")"
+fi
+expect "--ansible-bin 2.19: its wrappers" 0 "^$work/ansible/2.19.11-0\+deb13u1/bin\$" "$S" --ansible-bin 2.19
+expect "the wrapper runs it on the system's python3 with its PYTHONPATH" 0 "^ansible-playbook \[core 2.19.11\]\$" \
+	"$work/ansible/2.19.11-0+deb13u1/bin/ansible-playbook" --version
+expect "--ansible-bin 2.14: the system's" 0 "^/usr/bin\$" "$S" --ansible-bin 2.14
+rm -f "$work/apt.calls"
+expect "2.19 present: exit 0" 0 "" fake_apt "$S" ansible-2.19
+if [ ! -s "$work/out" ] && [ ! -e "$work/apt.calls" ]; then
+	pass "2.19 present: silent, apt not run"
+else
+	fail "2.19 present, yet: $(cat "$work/out" "$work/apt.calls" 2>/dev/null)"
+fi
 summary
