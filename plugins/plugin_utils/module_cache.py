@@ -101,9 +101,16 @@ def hit_command(directory, sha256, size, env=""):
     d = _dir_word(directory)
     kib = size // 1024 + 1
     return (
-        "umask 077; d=%(d)s; f=\"$d\"/%(sha)s; unsafe() { %(unsafe)s; }; "
+        # 077 for the cache's own files only: the module runs with the
+        # login's umask, as with ansible's plain upload (what it creates,
+        # a service's binary say, must stay readable to others).
+        "m=\"$(umask)\"; umask 077; d=%(d)s; f=\"$d\"/%(sha)s; unsafe() { %(unsafe)s; }; "
         "if [ -z \"$(unsafe \"$d\" \"$f\")\" ] && [ \"$(sha256sum <\"$f\" 2>/dev/null)\" = '%(sha)s  -' ]; "
-        "then %(env)sexec \"$f\" /dev/stdin; fi; "
+        # Not exec: a module killed by a signal must end this shell with
+        # 128+signal, as ansible's own "&& sleep 0" keeps it; an exec'd
+        # module's signal makes ssh exit 255, which ansible takes for an
+        # unreachable host.
+        "then umask \"$m\"; %(env)s\"$f\" /dev/stdin; exit $?; fi; "
         "u=\"$(id -un)\"; "
         "no() { echo \"%(unusable)s $*\"; exit 0; }; "
         "e=\"$(mkdir -p \"$d\" 2>&1)\" || no \"cannot create $d as $u: $e\"; "
@@ -133,7 +140,7 @@ def install_command(directory, sha256, keep=KEEP, env=""):
     if keep < 1:
         raise ValueError("keep must be at least 1, got %r" % keep)
     return (
-        "umask 077; d=%(d)s; f=\"$d\"/%(sha)s; t=; "
+        "m=\"$(umask)\"; umask 077; d=%(d)s; f=\"$d\"/%(sha)s; t=; "
         "no() { cat >/dev/null; [ -z \"$t\" ] || rm -f \"$t\"; echo \"%(unusable)s $*\"; exit 0; }; "
         "IFS= read -r a || no 'no arguments line on stdin'; "
         "t=\"$(mktemp \"$d/.part.XXXXXX\" 2>&1)\" || { e=\"$t\"; t=; no \"cannot write in $d: $e\"; }; "
@@ -144,7 +151,7 @@ def install_command(directory, sha256, keep=KEEP, env=""):
         # The newest binaries stay; a pruned one is uploaded again when needed.
         "ls -t \"$d\" | grep -E '^[0-9a-f]{64}$' | tail -n +%(first_pruned)d | "
         "while IFS= read -r o; do rm -f \"$d/$o\"; done; "
-        "%(env)sprintf '%%s\\n' \"$a\" | exec \"$f\" /dev/stdin"
+        "umask \"$m\"; %(env)sprintf '%%s\\n' \"$a\" | \"$f\" /dev/stdin; exit $?"
     ) % {
         "d": _dir_word(directory),
         "sha": sha256,

@@ -77,6 +77,38 @@ class CacheCommands(unittest.TestCase):
         self.assertEqual(stat.S_IMODE(os.stat(self.dir).st_mode), 0o700)
         self.assertEqual([n for n in os.listdir(self.dir) if n.startswith(".")], [])
 
+    def test_a_killed_module_ends_the_shell_with_128_plus_the_signal(self):
+        # ssh reports a remote command killed by a signal as exit 255, which
+        # ansible takes for an unreachable host: the shell must outlive it.
+        data = b"#!/bin/sh\necho killed-next\nkill -9 $$\n"
+        sha = hashlib.sha256(data).hexdigest()
+        env = {"PATH": os.environ["PATH"], "HOME": os.path.join(self.scratch, "home")}
+        def run(cmd, stdin):
+            return subprocess.run(["/bin/sh", "-c", cmd], input=stdin, capture_output=True, env=env, check=False)
+
+        miss = run(mc.hit_command(self.dir, sha, len(data)), (ARGS + "\n").encode())
+        self.assertEqual(mc.marker(miss.stdout.decode())[0], mc.MISS)
+        install = run(mc.install_command(self.dir, sha), (ARGS + "\n").encode() + data)
+        hit = run(mc.hit_command(self.dir, sha, len(data)), (ARGS + "\n").encode())
+        for name, p in (("install", install), ("hit", hit)):
+            self.assertIn(b"killed-next", p.stdout, name)
+            self.assertEqual(p.returncode, 137, name)
+
+    def test_the_module_runs_with_the_logins_umask(self):
+        # 077 is for the cache's files: a module under it would make a
+        # service's binary unreadable to the service's user.
+        data = b"#!/bin/sh\necho umask=$(umask)\n"
+        old = os.umask(0o022)
+        try:
+            first, installed = self.run_task(data)
+            again, cached = self.run_task(data)
+        finally:
+            os.umask(old)
+        self.assertTrue(installed)
+        self.assertFalse(cached)
+        self.assertIn("umask=0022", first)
+        self.assertIn("umask=0022", again)
+
     def test_environment_reaches_the_binary(self):
         out, _unused = self.run_task(fake_binary("e"), env="CHZ='a b'")
         self.assertIn("env=a b", out)
