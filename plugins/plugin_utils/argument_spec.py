@@ -96,7 +96,7 @@ def _validator(module):
 
 
 _TYPE_ERROR = re.compile(
-    r"^argument '(?P<param>[^']+)' is of type (?P<class><class '[\w.]+'>)(?P<where> found in '(?P<path>[^']*)'\.)?"
+    r"^argument '(?P<param>[^']+)' is of type (?P<class><class '[\w.]+'>|\w+)(?P<where> found in '(?P<path>[^']*)'\.)?"
     r" and we were unable to convert to (?P<want>\w+): (?P<why>.*)$",
     re.S,
 )
@@ -124,18 +124,23 @@ def _type_message(args, msg):
     "argument 'status' is of type <class 'AnsibleUnicode'> found in 'health'. and we were
     unable to convert to int: <class 'AnsibleUnicode'> cannot be converted to an int" becomes
     "argument 'health.status' is of type str and we were unable to convert to int: 'x' cannot
-    be converted to an int"."""
+    be converted to an int". ansible-core 2.19 names the type but quotes the value twice
+    (\"'x'\"): the same text comes out."""
     m = _TYPE_ERROR.match(msg)
     if not m:
         return msg
     value = _given(args, m.group("path"), m.group("param"))
+    cls = m.group("class")
     if value is _UNKNOWN:  # inside a list: the message does not say which element
-        name = m.group("class")[len("<class '"):-len("'>")].rsplit(".", 1)[-1]
+        name = cls[len("<class '"):-len("'>")].rsplit(".", 1)[-1] if cls.startswith("<class") else cls
         kind, shown = _CLASSES.get(name, name), _CLASSES.get(name, name)
     else:
         kind = next((n for t, n in _KINDS if isinstance(value, t)), type(value).__name__)
         shown = repr(_PLAIN[kind](value)) if kind in _PLAIN else kind
-    why = m.group("why").replace(m.group("class"), shown)
+    if cls.startswith("<class"):
+        why = m.group("why").replace(cls, shown)
+    else:  # 2.19 names the type already, and shows the value's repr in double quotes
+        why = re.sub(r"^\"('.*')\"(?= cannot be converted)", r"\1", m.group("why"), flags=re.S)
     param = ".".join((m.group("path").split(" -> ") if m.group("path") else []) + [m.group("param")])
     return "argument '%s' is of type %s and we were unable to convert to %s: %s" % (param, kind, m.group("want"), why)
 
