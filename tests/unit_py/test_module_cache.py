@@ -83,6 +83,7 @@ class CacheCommands(unittest.TestCase):
         data = b"#!/bin/sh\necho killed-next\nkill -9 $$\n"
         sha = hashlib.sha256(data).hexdigest()
         env = {"PATH": os.environ["PATH"], "HOME": os.path.join(self.scratch, "home")}
+
         def run(cmd, stdin):
             return subprocess.run(["/bin/sh", "-c", cmd], input=stdin, capture_output=True, env=env, check=False)
 
