@@ -95,16 +95,20 @@ def _check(sha256):
 _UNSAFE = '(cd / && find "$@" -maxdepth 0 \\( -type l -o ! -user "$(id -u)" -o -perm /022 \\) -print 2>&1)'
 
 
+# Both commands start so: $d the cache, $f the binary's place in it, and
+# umask 077 for the cache's own files only, the login's kept in $m for the
+# module (what it creates, a service's binary say, must stay readable to
+# others, as with ansible's plain upload).
+_PROLOGUE = "m=\"$(umask)\"; umask 077; d=%(d)s; f=\"$d\"/%(sha)s; "
+
+
 def hit_command(directory, sha256, size, env=""):
     """Run the cached binary with the arguments on stdin, or say MISS/UNUSABLE."""
     _check(sha256)
     d = _dir_word(directory)
     kib = size // 1024 + 1
     return (
-        # 077 for the cache's own files only: the module runs with the
-        # login's umask, as with ansible's plain upload (what it creates,
-        # a service's binary say, must stay readable to others).
-        "m=\"$(umask)\"; umask 077; d=%(d)s; f=\"$d\"/%(sha)s; unsafe() { %(unsafe)s; }; "
+        _PROLOGUE + "unsafe() { %(unsafe)s; }; "
         "if [ -z \"$(unsafe \"$d\" \"$f\")\" ] && [ \"$(sha256sum <\"$f\" 2>/dev/null)\" = '%(sha)s  -' ]; "
         # Not exec: a module killed by a signal must end this shell with
         # 128+signal, as ansible's own "&& sleep 0" keeps it; an exec'd
@@ -140,7 +144,7 @@ def install_command(directory, sha256, keep=KEEP, env=""):
     if keep < 1:
         raise ValueError("keep must be at least 1, got %r" % keep)
     return (
-        "m=\"$(umask)\"; umask 077; d=%(d)s; f=\"$d\"/%(sha)s; t=; "
+        _PROLOGUE + "t=; "
         "no() { cat >/dev/null; [ -z \"$t\" ] || rm -f \"$t\"; echo \"%(unusable)s $*\"; exit 0; }; "
         "IFS= read -r a || no 'no arguments line on stdin'; "
         "t=\"$(mktemp \"$d/.part.XXXXXX\" 2>&1)\" || { e=\"$t\"; t=; no \"cannot write in $d: $e\"; }; "
