@@ -177,9 +177,9 @@ for pb in "${playbooks[@]}"; do
 		# Two tasks hit the same unusable cache: ansible prints the warning once.
 		warned="$(grep -c '^\[WARNING\]: chezlepro.sovereign: the module cache /mnt/chz-noexec' "$logs/$name.log" || true)"
 		if [ "$warned" -eq 1 ]; then
-			pass "dispatch_cache: one warning for two tasks on an unusable cache"
+			pass "[$series] dispatch_cache: one warning for two tasks on an unusable cache"
 		else
-			fail "dispatch_cache: the unusable cache's warning was printed $warned times (want 1)"
+			fail "[$series] dispatch_cache: the unusable cache's warning was printed $warned times (want 1)"
 		fi
 	fi
 done
