@@ -95,14 +95,16 @@ type Diff struct {
 }
 
 // Result is what a module returns. Values holds the module-specific return
-// values; they are emitted as top-level keys of the JSON object. Keys that
-// collide with the runtime's own (changed, failed, msg, diff, warnings,
-// deprecations, skipped, invocation) are rejected as a programming error.
+// values, emitted as top-level keys of the JSON object: the module's typed
+// result (a struct with json tags, which docscheck.CompareReturns holds to
+// the sidecar's RETURN), or a map[string]any. Keys that collide with the
+// runtime's own (changed, failed, msg, diff, warnings, deprecations,
+// skipped, invocation) are rejected as a programming error.
 type Result struct {
 	Changed bool
 	Msg     string
 	Diff    []Diff // emitted only when ctx.Diff; one element is emitted as an object
-	Values  map[string]any
+	Values  any
 }
 
 // The entry points Main and Execute are in runtime.go. no_log values (those

@@ -63,10 +63,11 @@ func exampleModule() Module[exampleOptions] {
 }
 
 func runExample(ctx *Context, o *exampleOptions) (*Result, error) {
-	res := &Result{Values: map[string]any{
+	values := map[string]any{
 		"name": o.Name,
 		"dest": string(o.Dest),
-	}}
+	}
+	res := &Result{Values: values}
 	switch o.Behave {
 	case "change":
 		res.Changed = !ctx.CheckMode
@@ -78,15 +79,15 @@ func runExample(ctx *Context, o *exampleOptions) (*Result, error) {
 	case "fail":
 		return nil, fmt.Errorf("cannot stage %s: %w", o.Name, errors.New("disk full"))
 	case "fail_with_values":
-		res.Values["gate_result"] = map[string]any{"status": 503, "secret_echo": o.Password}
+		values["gate_result"] = map[string]any{"status": 503, "secret_echo": o.Password}
 		return res, fmt.Errorf("gate failed for %s", o.Name)
 	case "panic":
 		ctx.Warn("about to panic")
 		var m map[string]int
 		m["boom"]++ // nil map write: a real runtime panic
 	case "reserved":
-		res.Values["changed"] = "yes"
-		res.Values["msg"] = "hijack"
+		values["changed"] = "yes"
+		values["msg"] = "hijack"
 	case "warn":
 		ctx.Warn("token " + o.Password + " expires soon")
 		ctx.Deprecate("option keep_releases will be renamed", "2.0.0")
@@ -94,9 +95,9 @@ func runExample(ctx *Context, o *exampleOptions) (*Result, error) {
 		fmt.Println("stray output from module code")
 		os.Stdout.WriteString("{\"changed\": true}\n")
 	case "nan":
-		res.Values["ratio"] = nanValue()
+		values["ratio"] = nanValue()
 	}
-	res.Values["summary"] = strings.Join([]string{o.Name, o.State, fmt.Sprint(o.Keep)}, "/")
+	values["summary"] = strings.Join([]string{o.Name, o.State, fmt.Sprint(o.Keep)}, "/")
 	return res, nil
 }
 

@@ -159,7 +159,11 @@ func run[O any](m Module[O], argv []string, e env, r *response) {
 	res, err := m.Run(ctx, opts)
 	if res != nil {
 		r.changed, r.msg, r.diff = res.Changed, res.Msg, res.Diff
-		r.values = res.Values
+		values, verr := ValuesMap(res.Values)
+		if verr != nil && err == nil {
+			err = fmt.Errorf("module %s returned values that are not a JSON object: %w", m.Name, verr)
+		}
+		r.values = values
 	}
 	if err != nil {
 		r.fail("%s", err.Error())
@@ -175,6 +179,30 @@ func run[O any](m Module[O], argv []string, e env, r *response) {
 		r.fail("%smodule %s returned reserved result keys in Result.Values: %s (reserved: %s, and any _ansible_ key)",
 			prefix, m.Name, strings.Join(bad, ", "), strings.Join(reservedKeys, ", "))
 	}
+}
+
+// ValuesMap is a Result's Values as the top-level keys they become: a
+// map[string]any as it is, a typed result through its json tags (numbers as
+// int64 or float64). Tests read typed results through it, as a playbook
+// would see them.
+func ValuesMap(v any) (map[string]any, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case map[string]any:
+		return v, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return plain(m).(map[string]any), nil
 }
 
 func reservedIn(values map[string]any) []string {

@@ -89,7 +89,7 @@ func published(actx *ansible.Context, mt metrics.Target, s *spec, res *ansible.R
 	if err != nil {
 		actx.Warn("metrics of " + s.Root + " not written: " + err.Error())
 	}
-	res.Values["metrics_file"] = file
+	res.Values.(map[string]any)["metrics_file"] = file
 	return res
 }
 

@@ -260,7 +260,7 @@ func held(a *applied) bool {
 // and says where in the result. The run's change stands whatever happens
 // here: a failed write is a warning.
 func publish(actx *ansible.Context, e env, c *config, mt metrics.Target, st *State, statuses map[string]systemd.UnitStatus, res *ansible.Result) *ansible.Result {
-	res.Values["metrics_file"] = ""
+	res.Values.(map[string]any)["metrics_file"] = ""
 	file, err := metrics.FileName("bluegreen_unit", c.name)
 	if mt.Dir == "" || err != nil {
 		return res
@@ -283,7 +283,7 @@ func publish(actx *ansible.Context, e env, c *config, mt metrics.Target, st *Sta
 		actx.Warn(fmt.Sprintf("metrics of %s not written: %v", c.name, err))
 		return res
 	}
-	res.Values["metrics_file"] = filepath.Join(mt.Dir, file)
+	res.Values.(map[string]any)["metrics_file"] = filepath.Join(mt.Dir, file)
 	return res
 }
 

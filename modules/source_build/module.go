@@ -115,7 +115,7 @@ func run(actx *ansible.Context, o *Options) (*ansible.Result, error) {
 		actx.Warn(w)
 	}
 	res := out.result(actx, start, err)
-	res.Values["metrics_file"] = file
+	res.Values.(map[string]any)["metrics_file"] = file
 	return res, err
 }
 

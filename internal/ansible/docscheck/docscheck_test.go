@@ -61,15 +61,18 @@ const sidecar = `DOCUMENTATION:
 RETURN: {}
 `
 
-func compare[O any](t *testing.T, doc string) []string {
+// check runs one of the comparisons on a sidecar written from doc.
+func check(t *testing.T, doc string, comparison func(testing.TB, string)) []string {
 	p := filepath.Join(t.TempDir(), "m.yml")
 	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := &recorder{TB: t}
-	Compare[O](r, p)
+	comparison(r, p)
 	return r.errs
 }
+
+func compare[O any](t *testing.T, doc string) []string { return check(t, doc, Compare[O]) }
 
 func TestAgreeing(t *testing.T) {
 	if errs := compare[good](t, sidecar); len(errs) > 0 {
@@ -96,7 +99,7 @@ func TestDifferences(t *testing.T) {
 		"option keep: documented type int, Go has float64",
 		`field Extra (json "extra") is not a documented option`,
 		"option args[]: documented type str, Go has int",
-		"option gate: a dict with suboptions needs a struct field",
+		"option gate: a dict with documented keys needs a struct field",
 		`option gates[].port is documented but no field has json tag "port"`,
 		"option ratio is documented but no field",
 	} {
@@ -110,5 +113,74 @@ func TestSidecarShape(t *testing.T) {
 	errs := compare[good](t, "DOCUMENTATION: |\n  options: {}\nRETURN: {}\n")
 	if len(errs) != 1 || !strings.Contains(errs[0], "top-level DOCUMENTATION must be a YAML mapping") {
 		t.Fatalf("got %q", errs)
+	}
+}
+
+const returnsSidecar = `DOCUMENTATION: {options: {}}
+RETURN:
+  release: {type: str, returned: always}
+  size: {type: int, returned: when known}
+  staged: {type: bool}
+  removed: {type: list, elements: str}
+  gate:
+    type: dict
+    contains:
+      passed: {type: bool}
+      attempts: {type: int}
+  units: {type: dict}
+  smoke: {type: raw}
+`
+
+type goodGate struct {
+	Passed   bool `json:"passed"`
+	Attempts int  `json:"attempts"`
+}
+
+type goodResult struct {
+	Release string            `json:"release"`
+	Size    *int64            `json:"size,omitempty"`
+	Staged  bool              `json:"staged"`
+	Removed []string          `json:"removed"`
+	Gate    *goodGate         `json:"gate,omitempty"`
+	Units   map[string]string `json:"units"`
+	Smoke   any               `json:"smoke"`
+	hidden  int               //nolint:unused // unexported: not a return value
+}
+
+func compareReturns[R any](t *testing.T, doc string) []string {
+	return check(t, doc, CompareReturns[R])
+}
+
+func TestReturnsAgreeing(t *testing.T) {
+	if errs := compareReturns[goodResult](t, returnsSidecar); len(errs) > 0 {
+		t.Fatalf("unexpected differences: %q", errs)
+	}
+}
+
+func TestReturnsDifferences(t *testing.T) {
+	type bad struct {
+		Release int      `json:"release"` // str
+		Size    string   `json:"size"`    // int
+		Extra   bool     `json:"extra"`   // not documented
+		Removed []int    `json:"removed"` // list of str
+		Gate    struct { // attempts missing
+			Passed bool `json:"passed"`
+		} `json:"gate"`
+		Units []string `json:"units"` // dict
+		Smoke any      `json:"smoke"`
+	}
+	errs := strings.Join(compareReturns[bad](t, returnsSidecar), "\n")
+	for _, want := range []string{
+		"return value release: documented type str, Go has int",
+		"return value size: documented type int, Go has string",
+		`field Extra (json "extra") is not a documented return value`,
+		"return value removed[]: documented type str, Go has int",
+		`return value gate.attempts is documented but no field has json tag "attempts"`,
+		"return value units: documented type dict, Go has []string",
+		"return value staged is documented but no field",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("missing %q in:\n%s", want, errs)
+		}
 	}
 }
