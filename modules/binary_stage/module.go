@@ -16,66 +16,75 @@ func module() ansible.Module[Options] {
 	return ansible.Module[Options]{
 		Name:              "binary_stage",
 		SupportsCheckMode: true,
-		Run:               run,
+		Run: ansible.Lifecycle(ansible.Stages[Options, *spec, *observed, *plan, *outcome]{
+			Resolve: resolve, // the options, the manifest and the source file, checked and hashed
+			Observe: func(_ context.Context, s *spec) (*observed, error) { return observe(s) },
+			Plan:    func(s *spec, o *observed) (*plan, error) { p := makePlan(s, o); return &p, nil },
+			Changes: func(_ *spec, p *plan) bool { return p.changed() },
+			Lock:    lockRoot, // creates root, which holds the lock
+			Apply:   apply,    // stage, smoke, switch, record, prune
+			Report:  report,
+		}),
 	}
 }
 
-func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
+// resolve is the request: the options checked, the metrics target found,
+// and the source file checked and hashed (the release's name needs its
+// sha256). Every refusal of bad input comes from here.
+func resolve(actx *ansible.Context, opts *Options) (*spec, error) {
 	if err := checkFaultEnv(); err != nil {
 		return nil, err
 	}
 	// The invocation echoes url whole: its password is masked there too.
 	actx.Hide(urlPassword(opts.URL))
-	s, err := resolve(opts)
+	s, err := resolveOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	mt, err := metrics.Resolve(string(opts.MetricsDir), metricsDefault)
-	if err != nil {
+	if s.Metrics, err = metrics.Resolve(string(opts.MetricsDir), metricsDefault); err != nil {
 		return nil, err
 	}
 	if err := observeSource(s); err != nil {
 		return nil, err
 	}
-	o, err := observe(s)
+	return s, nil
+}
+
+// lockRoot takes root's lock, which lives under root: root is created first
+// (and s.RootCreated says so, for the plan made under the lock and for the
+// result, even when taking the lock then fails).
+func lockRoot(ctx context.Context, s *spec) (func(), error) {
+	created, err := mkdirSynced(s.Root)
+	s.RootCreated = created
 	if err != nil {
 		return nil, err
 	}
-	p := makePlan(s, o)
-	if actx.CheckMode {
-		return result(actx, s, o, &p, nil), nil
-	}
-	if !p.changed() {
-		return published(actx, mt, s, result(actx, s, o, &p, nil)), nil
-	}
-
-	// A real run with work to do: take the lock (which lives under root, so
-	// root exists from here on), then look again and plan under the lock:
-	// another run may have finished in between.
-	ctx := context.Background()
-	created, err := mkdirSynced(s.Root)
-	before := &outcome{Changed: created}
-	if err != nil {
-		return result(actx, s, o, &p, before), err
-	}
 	lk, err := lock.Acquire(ctx, filepath.Join(s.StateDir, "lock"), s.LockTimeout)
 	if err != nil {
-		return result(actx, s, o, &p, before), err
+		return nil, err
 	}
-	defer lk.Release()
-	locked, err := observe(s)
-	if err != nil {
-		return result(actx, s, o, &p, before), err
+	return func() { lk.Release() }, nil
+}
+
+// report builds the result and, after a real run that got as far as
+// applying (or found nothing to do), writes root's metrics.
+func report(actx *ansible.Context, run *ansible.Run[*spec, *observed, *plan, *outcome]) (*ansible.Result, error) {
+	s, o, p := run.Req, run.Obs, run.Plan
+	// What was done: nothing to say in check mode or for a no-op; from
+	// the lock on, at least whether root was created.
+	var out *outcome
+	switch {
+	case run.Applied:
+		out = run.Done
+		out.Changed = out.Changed || s.RootCreated
+	case run.Locked || run.Err != nil:
+		out = &outcome{Changed: s.RootCreated}
 	}
-	o, p = locked, makePlan(s, locked)
-	if !p.changed() {
-		// Another run did the work while this one waited for the lock.
-		return published(actx, mt, s, result(actx, s, o, &p, before)), nil
+	res := result(actx, s, o, p, out)
+	if !actx.CheckMode && (run.Err == nil || run.Applied) {
+		published(actx, s, res)
 	}
-	p.MkdirRoot = created
-	out, err := apply(ctx, s, o, &p)
-	out.Changed = out.Changed || created
-	return published(actx, mt, s, result(actx, s, o, &p, out)), err
+	return res, run.Err
 }
 
 // metricsDefault is where metrics go when metrics_dir is not given, if it
@@ -84,13 +93,12 @@ var metricsDefault = metrics.DefaultDir
 
 // published writes root's metrics after a real run and names the file in
 // the result.
-func published(actx *ansible.Context, mt metrics.Target, s *spec, res *ansible.Result) *ansible.Result {
-	file, err := publishMetrics(mt, s)
+func published(actx *ansible.Context, s *spec, res *ansible.Result) {
+	file, err := publishMetrics(s.Metrics, s)
 	if err != nil {
 		actx.Warn("metrics of " + s.Root + " not written: " + err.Error())
 	}
 	res.Values.(map[string]any)["metrics_file"] = file
-	return res
 }
 
 // result builds the task result; out is nil in check mode and for a no-op.

@@ -630,7 +630,7 @@ func TestWaiterFindsWorkDone(t *testing.T) {
 	// The other run, under the lock.
 	o := Options{Src: ansible.Path(src), Checksum: "sha256:" + sum, Version: "1.0", Root: ansible.Path(f.root), Slot: "green", Binary: "app",
 		KeepReleases: 5, SmokeTimeout: 30, Timeout: 60, LockTimeout: 60}
-	s, err := resolve(&o)
+	s, err := resolveOptions(&o)
 	if err != nil {
 		t.Fatal(err)
 	}

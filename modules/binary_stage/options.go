@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/metrics"
 )
 
 // Options are the module's parameters; plugins/modules/binary_stage.yml
@@ -88,6 +89,11 @@ type spec struct {
 
 	Reverify    bool
 	LockTimeout time.Duration
+	Metrics     metrics.Target // where a real run writes root's metrics
+
+	// RootCreated: the lock stage created root (to hold the lock); the
+	// plan made under the lock and the result say so.
+	RootCreated bool
 }
 
 // release is the directory name of the release: <version>-<12 hex of sha256>.
@@ -183,9 +189,9 @@ func within(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
-// resolve validates opts and turns them into a spec. It reads the manifest
+// resolveOptions validates the options and turns them into a spec. It reads the manifest
 // and the user and group databases, nothing else.
-func resolve(o *Options) (*spec, error) {
+func resolveOptions(o *Options) (*spec, error) {
 	s := &spec{UID: -1, GID: -1, Size: -1, SrcSize: -1, Reverify: o.Reverify, ValidateCerts: o.ValidateCerts}
 	var err error
 	if s.Root, err = cleanAbs("root", string(o.Root)); err != nil {

@@ -43,7 +43,8 @@ func (p *plan) writesRelease() bool { return p.Stage || p.Repair != "" }
 func makePlan(s *spec, o *observed) plan {
 	p := plan{Release: s.release(), ReleasePath: s.releasePath()}
 	p.Clean = slices.Clone(o.Leftovers)
-	p.MkdirRoot = !o.RootExists
+	// Root made by the lock stage is this run's change all the same.
+	p.MkdirRoot = !o.RootExists || s.RootCreated
 	p.MkdirReleases = !o.ReleasesExists
 
 	t := o.Target
