@@ -26,7 +26,7 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 # -buildid= and -trimpath make the bytes depend only on the sources.
 LDFLAGS   := -s -w -buildid=
 
-.PHONY: all build sizes collection setup setup-selftest check test lint unit fuzz build-check docs-check e2e package-check sanity lab-selftest bench \
+.PHONY: all build sizes faults collection setup setup-selftest check test lint unit fuzz build-check docs-check e2e package-check sanity lab-selftest bench \
         rules-check demo test-vm test-traefik test-rebuild vm-image lab-up lab-down vendor clean help
 
 # make check: the offline part, minutes; make test: all CI runs (tests/run.sh
@@ -73,6 +73,19 @@ bin/%_$(1): $$(GO_SRC) | $$(GO)
 	  go build -trimpath -buildvcs=false -ldflags '$$(LDFLAGS)' -o $$@ ./modules/$$*
 endef
 $(foreach p,$(PLATFORMS),$(eval $(call platform_rule,$(p))))
+
+# binary_stage with its test-only fault hook (-tags faults), for the e2e
+# playbooks marked "# e2e: fault-enabled binaries" (tests/e2e/run.sh): in a
+# copy of the collection under .build/faults whose bin/ holds it, for this
+# machine's platform (the lab's), beside links to the other shipped binaries.
+# The shipped bin/ never holds fault code.
+FAULTS_COLLECTION := .build/faults/collections/ansible_collections/chezlepro/sovereign
+faults: $(BINARIES) | $(GO)
+	@mkdir -p $(FAULTS_COLLECTION)/bin
+	@for e in *; do [ "$$e" = bin ] || ln -sfn "$(CURDIR)/$$e" $(FAULTS_COLLECTION)/; done
+	@for b in $(filter-out bin/binary_stage_%,$(BINARIES)); do ln -sfn "$(CURDIR)/$$b" $(FAULTS_COLLECTION)/bin/; done
+	go build -tags faults -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' \
+	  -o $(FAULTS_COLLECTION)/bin/binary_stage_linux_$$(go env GOARCH) ./modules/binary_stage
 
 sizes: $(BINARIES)
 	@for b in $(BINARIES); do printf 'size: %-48s %8d bytes  sha256=%s\n' "$$b" "$$(stat -c %s $$b)" "$$(sha256sum $$b | cut -c1-16)"; done

@@ -191,3 +191,13 @@ func checkRelease(t *testing.T, dir string) {
 		t.Errorf("release %s: name does not end with the binary's sha256 prefix %s", dir, sum[:12])
 	}
 }
+
+func assertNoLeftovers(t *testing.T, root string) {
+	t.Helper()
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && isLeftover(fi.Name()) {
+			t.Errorf("leftover %s after a converged run", p)
+		}
+		return nil
+	})
+}

@@ -272,18 +272,13 @@ func TestBadInputsFailClearly(t *testing.T) {
 		"bad checksum":    {func(a map[string]any) { a["checksum"] = "sha256:xyz" }, "64 hexadecimal digits"},
 		"missing slot":    {func(a map[string]any) { delete(a, "slot") }, "slot"},
 		"no source":       {func(a map[string]any) { delete(a, "src") }, "src, url, manifest"},
-		"unknown fault":   {nil, "names no fault step"},
 		"symbolic mode":   {func(a map[string]any) { a["mode"] = "u=rwx" }, "octal"},
 		"unknown cap":     {func(a map[string]any) { a["capabilities"] = []string{"cap_nope"} }, "unknown capability"},
 		"manifest of dir": {func(a map[string]any) { a["manifest"] = f.dir }, "read manifest"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := f.args(src, sum, "1.0", "green")
-			if tc.edit != nil {
-				tc.edit(args)
-			} else {
-				t.Setenv(faultEnv, "binary_stage:after-typo")
-			}
+			tc.edit(args)
 			mustFail(t, args, tc.want)
 			if _, err := os.Lstat(f.root); !os.IsNotExist(err) {
 				t.Fatalf("a failed validation created %s", f.root)
