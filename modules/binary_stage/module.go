@@ -50,13 +50,17 @@ func resolve(actx *ansible.Context, opts *Options) (*spec, error) {
 	return s, nil
 }
 
-// lockRoot takes root's lock, which lives under root: root is created first
-// (and s.RootCreated says so, for the plan made under the lock and for the
-// result, even when taking the lock then fails).
+// lockRoot takes root's lock, which lives in the state directory under
+// root: both are created first (and s.RootCreated says root was, for the
+// plan made under the lock and for the result, even when taking the lock
+// then fails).
 func lockRoot(ctx context.Context, s *spec) (func(), error) {
 	created, err := mkdirSynced(s.Root)
 	s.RootCreated = created
 	if err != nil {
+		return nil, err
+	}
+	if _, err := mkdirSynced(s.StateDir); err != nil {
 		return nil, err
 	}
 	lk, err := lock.Acquire(ctx, filepath.Join(s.StateDir, "lock"), s.LockTimeout)
