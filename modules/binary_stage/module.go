@@ -84,9 +84,9 @@ func report(actx *ansible.Context, run *ansible.Run[*spec, *observed, *plan, *ou
 	case run.Locked || run.Err != nil:
 		out = &outcome{Changed: s.RootCreated}
 	}
-	res := result(actx, s, o, p, out)
+	res, values := result(actx, s, o, p, out)
 	if !actx.CheckMode && (run.Err == nil || run.Applied) {
-		published(actx, s, res)
+		values.MetricsFile = publish(actx, s)
 	}
 	return res, run.Err
 }
@@ -95,51 +95,76 @@ func report(actx *ansible.Context, run *ansible.Run[*spec, *observed, *plan, *ou
 // exists; tests point it elsewhere.
 var metricsDefault = metrics.DefaultDir
 
-// published writes root's metrics after a real run and names the file in
-// the result.
-func published(actx *ansible.Context, s *spec, res *ansible.Result) {
+// publish writes root's metrics after a real run and returns the file's
+// path; a failure is a warning, as the staging stands.
+func publish(actx *ansible.Context, s *spec) string {
 	file, err := publishMetrics(s.Metrics, s)
 	if err != nil {
 		actx.Warn("metrics of " + s.Root + " not written: " + err.Error())
 	}
-	res.Values.(map[string]any)["metrics_file"] = file
+	return file
+}
+
+// stageResult is the task's return values: RETURN in
+// plugins/modules/binary_stage.yml (docs_test.go holds the two equal).
+type stageResult struct {
+	Release         string `json:"release"`
+	ReleasePath     string `json:"release_path"`
+	Slot            string `json:"slot"`
+	SlotPath        string `json:"slot_path"`
+	BinaryPath      string `json:"binary_path"`
+	Previous        string `json:"previous"`
+	PreviousRelease string `json:"previous_release"`
+	SHA256          string `json:"sha256"`
+	// Size is null when a check run cannot know it yet (a URL without a
+	// manifest).
+	Size    *int64   `json:"size"`
+	Name    string   `json:"name"`
+	Version string   `json:"version"`
+	Commit  string   `json:"commit"`
+	Staged  bool     `json:"staged"`
+	Removed []string `json:"removed"`
+	Cleaned []string `json:"cleaned"`
+	Changes []string `json:"changes"`
+	// SmokeOutput is set when the smoke command ran, even with no output.
+	SmokeOutput *string `json:"smoke_output,omitempty"`
+	MetricsFile string  `json:"metrics_file"`
 }
 
 // result builds the task result; out is nil in check mode and for a no-op.
-func result(actx *ansible.Context, s *spec, o *observed, p *plan, out *outcome) *ansible.Result {
+func result(actx *ansible.Context, s *spec, o *observed, p *plan, out *outcome) (*ansible.Result, *stageResult) {
 	changes := p.describe(s)
 	slotAfter := p.PrevLink
 	if p.Switch {
 		slotAfter = s.linkTarget()
 	}
-	v := map[string]any{
-		"release":          p.Release,
-		"release_path":     p.ReleasePath,
-		"slot":             s.Slot,
-		"slot_path":        s.SlotPath,
-		"binary_path":      filepath.Join(s.SlotPath, s.Binary),
-		"previous":         prevPath(s, o),
-		"previous_release": p.PrevRelease,
-		"sha256":           s.SHA256,
-		"size":             size(s, o, out),
-		"name":             s.Name,
-		"version":          s.Version,
-		"commit":           s.Commit,
-		"staged":           p.Stage,
-		"removed":          orEmpty(p.Prune),
-		"cleaned":          orEmpty(p.Clean),
-		"changes":          orEmpty(changes),
-		"metrics_file":     "",
+	v := &stageResult{
+		Release:         p.Release,
+		ReleasePath:     p.ReleasePath,
+		Slot:            s.Slot,
+		SlotPath:        s.SlotPath,
+		BinaryPath:      filepath.Join(s.SlotPath, s.Binary),
+		Previous:        prevPath(s, o),
+		PreviousRelease: p.PrevRelease,
+		SHA256:          s.SHA256,
+		Size:            size(s, o, out),
+		Name:            s.Name,
+		Version:         s.Version,
+		Commit:          s.Commit,
+		Staged:          p.Stage,
+		Removed:         orEmpty(p.Prune),
+		Cleaned:         orEmpty(p.Clean),
+		Changes:         orEmpty(changes),
 	}
 	res := &ansible.Result{Changed: p.changed(), Values: v}
 	if out != nil {
 		// What was done, which on failure is less than the plan.
 		res.Changed = out.Changed
-		v["staged"] = out.Staged
-		v["removed"] = orEmpty(out.Removed)
-		v["cleaned"] = orEmpty(out.Cleaned)
+		v.Staged = out.Staged
+		v.Removed = orEmpty(out.Removed)
+		v.Cleaned = orEmpty(out.Cleaned)
 		if p.Smoke {
-			v["smoke_output"] = out.SmokeOutput
+			v.SmokeOutput = &out.SmokeOutput
 		}
 	}
 	switch {
@@ -164,7 +189,7 @@ func result(actx *ansible.Context, s *spec, o *observed, p *plan, out *outcome) 
 			})
 		}
 	}
-	return res
+	return res, v
 }
 
 func orEmpty(l []string) []string {
@@ -184,18 +209,21 @@ func prevPath(s *spec, o *observed) string {
 
 // size is the binary's size in bytes, or nil when a check run cannot know
 // it yet (a URL without a manifest).
-func size(s *spec, o *observed, out *outcome) any {
+func size(s *spec, o *observed, out *outcome) *int64 {
+	var n int64
 	switch {
 	case out != nil && out.Size > 0:
-		return out.Size
+		n = out.Size
 	case o.Target != nil && o.Target.Intact:
-		return o.Target.Size
+		n = o.Target.Size
 	case s.Size >= 0:
-		return s.Size
+		n = s.Size
 	case s.SrcSize >= 0:
-		return s.SrcSize
+		n = s.SrcSize
+	default:
+		return nil
 	}
-	return nil
+	return &n
 }
 
 func slotLine(s *spec, link string) string {
