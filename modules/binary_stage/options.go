@@ -43,7 +43,7 @@ type Options struct {
 	ValidateCerts bool         `json:"validate_certs"`
 	CAPath        ansible.Path `json:"ca_path"`
 	Reverify      bool         `json:"reverify"`
-	LockTimeout   int          `json:"lock_timeout"`
+	LockTimeout   float64      `json:"lock_timeout"`
 	MetricsDir    ansible.Path `json:"metrics_dir"`
 }
 
@@ -52,6 +52,10 @@ var (
 	versionRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
 	binaryRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`)
 )
+
+// maxSeconds bounds the timeouts: a year is more than any wait, and far
+// below what a time.Duration holds.
+const maxSeconds = 365 * 24 * 3600
 
 // stateDirName holds the history and the lock under root.
 const stateDirName = ".binary_stage"
@@ -337,14 +341,14 @@ func resolveOptions(o *Options) (*spec, error) {
 	if o.SmokeExpect != "" && len(o.Smoke) == 0 {
 		return nil, fmt.Errorf("smoke_expect needs smoke (the arguments to run the staged binary with)")
 	}
-	for name, v := range map[string]int{"smoke_timeout": o.SmokeTimeout, "timeout": o.Timeout, "lock_timeout": o.LockTimeout} {
-		if v <= 0 {
-			return nil, fmt.Errorf("%s must be a positive number of seconds, got %d", name, v)
+	for name, v := range map[string]float64{"smoke_timeout": float64(o.SmokeTimeout), "timeout": float64(o.Timeout), "lock_timeout": o.LockTimeout} {
+		if !(v > 0) || v > maxSeconds {
+			return nil, fmt.Errorf("%s must be a positive number of seconds, got %v", name, v)
 		}
 	}
 	s.SmokeTimeout = time.Duration(o.SmokeTimeout) * time.Second
 	s.Timeout = time.Duration(o.Timeout) * time.Second
-	s.LockTimeout = time.Duration(o.LockTimeout) * time.Second
+	s.LockTimeout = time.Duration(o.LockTimeout * float64(time.Second))
 	if string(o.CAPath) != "" {
 		if s.CAPath, err = cleanAbs("ca_path", string(o.CAPath)); err != nil {
 			return nil, err

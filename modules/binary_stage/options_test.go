@@ -86,6 +86,8 @@ func TestResolveRefusesBadInputs(t *testing.T) {
 		{"unknown capability", func(o *Options) { o.Capabilities = []string{"cap_fly"} }, "unknown capability"},
 		{"negative keep", func(o *Options) { o.KeepReleases = -1 }, "keep_releases must be 0 or more"},
 		{"zero timeout", func(o *Options) { o.Timeout = 0 }, "timeout must be a positive number"},
+		{"negative lock_timeout", func(o *Options) { o.LockTimeout = -0.5 }, "lock_timeout must be a positive number of seconds, got -0.5"},
+		{"lock_timeout beyond a year", func(o *Options) { o.LockTimeout = 1e12 }, "lock_timeout must be a positive number"},
 		{"expect without smoke", func(o *Options) { o.SmokeExpect = "3.1.2" }, "smoke_expect needs smoke"},
 		{"unknown owner", func(o *Options) { o.Owner = "no-such-user-here" }, `owner "no-such-user-here"`},
 		{"unknown group", func(o *Options) { o.Group = "no-such-group-here" }, `group "no-such-group-here"`},
