@@ -271,7 +271,7 @@ func fillBinary(ctx context.Context, s *spec, w io.Writer) error {
 	}
 	fault("after-fsync")
 	// Verified means: the bytes now in the staged file, read back.
-	sum, n, err := hashFile(f.Name())
+	sum, n, err := fsutil.HashFile(f.Name())
 	if err != nil {
 		return fmt.Errorf("read back staged file: %w", err)
 	}

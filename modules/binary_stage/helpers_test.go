@@ -12,6 +12,7 @@ import (
 
 	"github.com/chezlepro/sovereign/internal/ansible"
 	"github.com/chezlepro/sovereign/internal/ansible/ansibletest"
+	"github.com/chezlepro/sovereign/internal/fsutil"
 )
 
 // runAs makes the test binary act as the module process when the kill
@@ -179,7 +180,7 @@ func checkRelease(t *testing.T, dir string) {
 		t.Errorf("release %s has no readable %s: %v", dir, metaName, err)
 		return
 	}
-	sum, n, err := hashFile(filepath.Join(dir, m.Binary))
+	sum, n, err := fsutil.HashFile(filepath.Join(dir, m.Binary))
 	if err != nil {
 		t.Errorf("release %s: %v", dir, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/fsutil"
 	"github.com/chezlepro/sovereign/internal/lock"
 )
 
@@ -374,7 +375,7 @@ func TestRepairsTamperedRelease(t *testing.T) {
 	if r["changed"] != true || r["staged"] != false {
 		t.Fatalf("repair run: %v", r)
 	}
-	if got, _, _ := hashFile(bin); got != sum {
+	if got, _, _ := fsutil.HashFile(bin); got != sum {
 		t.Fatalf("binary not repaired: %s", got)
 	}
 	if r = mustOK(t, args); r["changed"] != false {
@@ -669,4 +670,24 @@ func TestWaiterFindsWorkDone(t *testing.T) {
 		t.Fatalf("the waiting run: %v", r)
 	}
 	checkInvariants(t, f.root)
+}
+
+// A history that does not parse stops the run before anything changes:
+// retention must not guess which releases are old.
+func TestCorruptHistoryRefused(t *testing.T) {
+	f := newFixture(t)
+	src, sum := f.src("app", "echo 1")
+	mustOK(t, f.args(src, sum, "1.0", "green"))
+	hist := filepath.Join(f.root, stateDirName, "history.json")
+	if err := os.WriteFile(hist, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src2, sum2 := f.src("app2", "echo 2")
+	res := mustFail(t, f.args(src2, sum2, "2.0", "green"), "history "+hist+" is not valid JSON")
+	if msg := res["msg"].(string); !strings.HasSuffix(msg, ": fix or move it aside") {
+		t.Fatalf("msg %q does not say what to do", msg)
+	}
+	if f.link("green") != "releases/1.0-"+sum[:12] {
+		t.Fatalf("slot moved despite the corrupt history: %s", f.link("green"))
+	}
 }
