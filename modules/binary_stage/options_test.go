@@ -210,3 +210,17 @@ func TestResolveManifest(t *testing.T) {
 		t.Errorf("invalid JSON manifest: %v", err)
 	}
 }
+
+// Refusals of independent phases (where, what, attributes, limits) are
+// reported together, in that order, "; "-joined.
+func TestResolveReportsEveryPhasesRefusal(t *testing.T) {
+	o := goodOptions()
+	o.Root, o.Version, o.Mode, o.Timeout = "opt/x", ".1", "0777", 0
+	_, err := resolveOptions(&o)
+	want := `root "opt/x" must be an absolute path; version ".1" must start with a letter or digit (at most 100 characters); ` +
+		`mode 0777 makes the binary group-writable, world-writable: refused unless allow_unsafe_mode is true; ` +
+		`timeout must be a positive number of seconds, got 0`
+	if err == nil || err.Error() != want {
+		t.Fatalf("resolve error = %v\nwant %s", err, want)
+	}
+}
