@@ -45,6 +45,7 @@ help:
 	@echo "make fuzz         Go fuzz targets of FUZZ_PKGS, FUZZTIME each (FUZZTIME=5m make fuzz for longer)"
 	@echo "make bench        benchmarks (bench: lines)"
 	@echo "make collection   build the installable tarball under .build/"
+	@echo "make faults       binary_stage with its test-only fault hook, in a copy of the collection under .build/faults (e2e)"
 	@echo "make demo         boot the lab and run the pipeline on it"
 	@echo "make test-vm      create a real VM with libvirt, deploy and flip in it, delete it"
 	@echo "make test-traefik Traefik from its source to zero-loss flips through the playbooks, with bench lines"
