@@ -108,9 +108,10 @@ lint:
 	tests/lint.sh
 
 # ansible-test sanity (validate-modules and the rest), offline, from a
-# scratch copy under .build/sanity (tests/sanity.sh).
+# scratch copy under .build/sanity (tests/sanity.sh), of 2.14 and 2.19.
 sanity:
 	tests/sanity.sh
+	tests/sanity.sh --ansible 2.19
 
 # Go native fuzzing: every Fuzz target of each package in FUZZ_PKGS runs for
 # FUZZTIME on top of its committed seed corpus (testdata/fuzz/); make test
