@@ -99,20 +99,10 @@ done
 [ -n "$h1_netns" ] || { echo "cannot find the network namespace of h1 ($h1)" >&2; exit 1; }
 set_migrate() { ip netns exec "$h1_netns" sysctl -q -w "net.ipv4.tcp_migrate_req=$1"; }
 
-# Module arguments (JSON on stdin) with the defaults the action plugin would
-# apply from the module's sidecar, as the binary, run here without Ansible,
-# expects them.
-with_defaults() {
-	/usr/bin/python3 -c 'import json, sys
-sys.path.insert(0, "plugins/plugin_utils")
-import argument_spec
-json.dump(argument_spec.validate("bluegreen_unit", json.load(sys.stdin)), sys.stdout)'
-}
-
 on "$h1" 'mkdir -p /opt/bench/blue /opt/bench/green /root/bench'
 on "$h2" 'mkdir -p /root/bench'
 put "$h1" "$module_bin" /root/bench/bluegreen_unit.new
-with_defaults <<<'{"name": "bench", "state": "absent"}' >"$work/absent.json"
+module_defaults bluegreen_unit <<<'{"name": "bench", "state": "absent"}' >"$work/absent.json"
 put "$h1" "$work/absent.json" /root/bench/absent.json
 put "$h1" "$work/webapp" /opt/bench/webapp.new
 put "$h2" "$work/loadgen" /root/bench/loadgen.new
@@ -136,7 +126,7 @@ module_args() {
 	socket) listen='"--fd-name", "http"'; sockets='"sockets": [{"name": "http", "listen": ["0.0.0.0:8080"], "backlog": 4096}],' ;;
 	reuseport) listen='"--reuseport", "--listen", ":8080"' ;;
 	esac
-	with_defaults <<EOF
+	module_defaults bluegreen_unit <<EOF
 {"name": "bench", "strategy": "$1", "service_type": "notify", $sockets
  "command": ["/opt/{name}/{colour}/webapp", "--colour", "{colour}", $listen, "--health-listen", "127.0.0.1:{health_port}"],
  "colour_vars": {"blue": {"health_port": 9001}, "green": {"health_port": 9002}},
