@@ -79,14 +79,47 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 func module() ansible.Module[Options] { return newModule(realEnv()) }
 
+// unitModule is the module's lifecycle stages over env e.
+type unitModule struct{ e env }
+
+// request is what a run resolved from its options: the definition it
+// applies, where its metrics go, and the D-Bus connection Open made for it.
+type request struct {
+	c       *config
+	metrics metrics.Target
+	mgr     systemd.Manager
+}
+
 func newModule(e env) ansible.Module[Options] {
+	m := unitModule{e}
 	return ansible.Module[Options]{
 		Name:              "bluegreen_unit",
 		SupportsCheckMode: true,
-		Run: func(actx *ansible.Context, o *Options) (*ansible.Result, error) {
-			return run(actx, e, o)
-		},
+		Run: ansible.Lifecycle(ansible.Stages[Options, *request, *observed, *plan, *applied]{
+			Resolve: m.resolve, // every refusal of bad options, all reported at once
+			Open:    m.open,    // the run's deadline and its D-Bus connection
+			Observe: m.observe, // state file, unit files, unit statuses, binaries, tcp_migrate_req
+			Plan:    func(r *request, obs *observed) (*plan, error) { return makePlan(r.c, obs) },
+			Changes: func(_ *request, p *plan) bool { return p.changes() || p.writeState },
+			Lock:    m.lock,   // the service's lock: one run changes a service at a time
+			Apply:   m.apply,  // the pending record, the steps, the state file
+			Report:  m.report, // the result, the metrics file of a real run, the failure message
+		}),
 	}
+}
+
+// resolve validates the options and resolves the definition this run
+// applies (the given one, or the one recorded at the last apply).
+func (m unitModule) resolve(_ *ansible.Context, o *Options) (*request, error) {
+	c, err := configFor(m.e, o)
+	if err != nil {
+		return nil, fmt.Errorf("invalid options, nothing was changed: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	mt, err := metrics.Resolve(string(o.MetricsDir), m.e.metricsDir)
+	if err != nil {
+		return nil, fmt.Errorf("invalid options, nothing was changed: %w", err)
+	}
+	return &request{c: c, metrics: mt}, nil
 }
 
 // configFor resolves the definition this run applies (the given one, or
@@ -115,6 +148,19 @@ func configFor(e env, o *Options) (*config, error) {
 	return c, err
 }
 
+// open bounds the whole run (budget) and connects to systemd once; the
+// later stages share the connection, which closes when the run ends.
+func (m unitModule) open(ctx context.Context, r *request) (context.Context, func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, budget(r.c))
+	mgr, err := m.e.connect(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	r.mgr = mgr
+	return ctx, func() { mgr.Close(); cancel() }, nil
+}
+
 // budget bounds a whole run: waiting for the lock, starting, gating and
 // stopping, with a margin for daemon-reloads.
 func budget(c *config) time.Duration {
@@ -125,85 +171,40 @@ func budget(c *config) time.Duration {
 	return d
 }
 
-func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
-	c, err := configFor(e, o)
-	if err != nil {
-		return nil, fmt.Errorf("invalid options, nothing was changed: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	mt, err := metrics.Resolve(string(o.MetricsDir), e.metricsDir)
-	if err != nil {
-		return nil, fmt.Errorf("invalid options, nothing was changed: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), budget(c))
-	defer cancel()
-	mgr, err := e.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer mgr.Close()
-
-	obs, err := observe(ctx, e, mgr, c)
-	if err != nil {
-		return nil, err
-	}
-	p, err := makePlan(c, obs)
-	if err != nil {
-		return nil, err
-	}
-	if actx.CheckMode || c.state == "query" {
-		return report(actx, e, c, obs, p, nil, nil, obs.units), nil
-	}
-	if !(p.changes() || p.writeState) {
-		return publish(actx, e, c, mt, obs.state, obs.units, report(actx, e, c, obs, p, nil, nil, obs.units)), nil
-	}
-
-	// Work to do: take the service's lock, then look and plan again, since
-	// another run may have flipped while we waited.
-	lockPath := filepath.Join(e.lockDir, "bluegreen-"+c.name+".lock")
-	lk, err := lock.Acquire(ctx, lockPath, c.lockTimeout)
+// lock takes the service's lock, waiting up to lock_timeout for another
+// run changing it.
+func (m unitModule) lock(ctx context.Context, r *request) (func(), error) {
+	lockPath := filepath.Join(m.e.lockDir, "bluegreen-"+r.c.name+".lock")
+	lk, err := lock.Acquire(ctx, lockPath, r.c.lockTimeout)
 	if err != nil {
 		if errors.Is(err, lock.ErrTimeout) {
-			return nil, fmt.Errorf("another run is changing %s (a flip in progress?): gave up after lock_timeout=%s: %w", c.name, c.lockTimeout, err)
+			return nil, fmt.Errorf("another run is changing %s (a flip in progress?): gave up after lock_timeout=%s: %w", r.c.name, r.c.lockTimeout, err)
 		}
 		return nil, err
 	}
-	defer lk.Release()
-	if obs, err = observe(ctx, e, mgr, c); err != nil {
-		return nil, err
+	return func() { _ = lk.Release() }, nil // as before: the lock goes with the process anyway
+}
+
+// report builds the task's result from how far the run got, writes the
+// service's metrics after a real run, and turns a failed step into the
+// task's message.
+func (m unitModule) report(actx *ansible.Context, run *ansible.Run[*request, *observed, *plan, *applied]) (*ansible.Result, error) {
+	a := run.Done
+	if run.Err != nil && a == nil {
+		// The lock, the second look, or the pending record failed:
+		// nothing was changed, and the error says why.
+		return nil, run.Err
 	}
-	if p, err = makePlan(c, obs); err != nil {
-		return nil, err
+	c, obs, p := run.Req.c, run.Obs, run.Plan
+	st, statuses := obs.state, obs.units
+	if a != nil {
+		st, statuses = a.state, a.statuses
 	}
-	if !(p.changes() || p.writeState) {
-		return publish(actx, e, c, mt, obs.state, obs.units, report(actx, e, c, obs, p, nil, nil, obs.units)), nil
+	res := taskResult(actx, m.e, c, obs, p, a, statuses)
+	if !actx.CheckMode && c.state != "query" {
+		publish(actx, m.e, c, run.Req.metrics, st, statuses, res)
 	}
-	if c.state == "present" && p.records() {
-		if err := writeState(statePath(e.stateDir, c.name), withPending(obs.state, c, p, e.now())); err != nil {
-			return nil, fmt.Errorf("nothing was changed: recording the %s before it starts failed: %w", p.action, err)
-		}
-	}
-	a := apply(ctx, e, mgr, c, p)
-	var st *State
-	if c.state == "present" {
-		oc := outcome{ok: a.err == nil, started: a.startedAt, duration: time.Duration(a.timings["total"]) * time.Millisecond,
-			targetSHA: obs.binSHA[p.target], targetRun: a.targetRun, activeNow: p.target, previousTo: p.previous,
-			gateFailed: a.failed != nil && a.failed.kind == stepGate}
-		if a.err != nil {
-			oc.reason = a.err.Error()
-			oc.activeNow, oc.previousTo = p.current, ""
-		}
-		st = nextState(obs.state, c, p, oc, c.historySize)
-		if werr := writeState(statePath(e.stateDir, c.name), st); werr != nil {
-			if a.err == nil {
-				a.err = werr
-			} else {
-				a.compensation = append(a.compensation, "writing the state file FAILED: "+werr.Error())
-			}
-		}
-	}
-	statuses := freshStatuses(e, obs)
-	res := publish(actx, e, c, mt, st, statuses, report(actx, e, c, obs, p, a, st, statuses))
-	if a.err != nil {
+	if a != nil && a.err != nil {
 		return res, failure(c, p, a)
 	}
 	return res, nil
@@ -287,30 +288,10 @@ func publish(actx *ansible.Context, e env, c *config, mt metrics.Target, st *Sta
 	return res
 }
 
-// freshStatuses reads the units again after a run, so the result and the
-// metrics show where they ended up; obs's statuses when systemd does not
-// answer.
-func freshStatuses(e env, obs *observed) map[string]systemd.UnitStatus {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	mgr, err := e.connect(ctx)
-	if err != nil {
-		return obs.units
-	}
-	defer mgr.Close()
-	fresh := map[string]systemd.UnitStatus{}
-	for n := range obs.units {
-		if s, err := mgr.Status(ctx, n); err == nil {
-			fresh[n] = s
-		}
-	}
-	return fresh
-}
-
-// report builds the result. a is nil when nothing was applied (check mode,
-// query, or nothing to do); st is the state written by a real run;
-// statuses are the units as they ended up.
-func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *applied, st *State, statuses map[string]systemd.UnitStatus) *ansible.Result {
+// taskResult builds the task's values. a is nil when nothing was applied
+// (check mode, query, or nothing to do); statuses are the units as they
+// ended up.
+func taskResult(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *applied, statuses map[string]systemd.UnitStatus) *ansible.Result {
 	for _, w := range p.warnings {
 		actx.Warn(w)
 	}
@@ -348,8 +329,8 @@ func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *
 		if a.gate != nil {
 			v["gate"] = a.gate
 		}
-		if st != nil {
-			history = st.History
+		if a.state != nil {
+			history = a.state.History
 		}
 		if a.err != nil {
 			active, previous, flipped = p.current, previousOf(obs), false

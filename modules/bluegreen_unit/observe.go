@@ -16,7 +16,8 @@ import (
 )
 
 // observe reads what the plan needs. It changes nothing.
-func observe(ctx context.Context, e env, mgr systemd.Manager, c *config) (*observed, error) {
+func (m unitModule) observe(ctx context.Context, r *request) (*observed, error) {
+	e, mgr, c := m.e, r.mgr, r.c
 	obs := &observed{files: map[string]fileObs{}, units: map[string]systemd.UnitStatus{}, binSHA: map[Colour]string{}}
 	var err error
 	if obs.state, err = readState(statePath(e.stateDir, c.name)); err != nil {
