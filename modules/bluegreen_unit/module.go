@@ -200,9 +200,9 @@ func (m unitModule) report(actx *ansible.Context, run *ansible.Run[*request, *ob
 	if a != nil {
 		st, statuses = a.state, a.statuses
 	}
-	res := taskResult(actx, m.e, c, obs, p, a, statuses)
+	res, v := taskResult(actx, m.e, c, obs, p, a, statuses)
 	if !actx.CheckMode && c.state != "query" {
-		publish(actx, m.e, c, run.Req.metrics, st, statuses, res)
+		publish(actx, c, run.Req.metrics, st, statuses, v)
 	}
 	if a != nil && a.err != nil {
 		return res, failure(c, p, a)
@@ -256,21 +256,48 @@ func held(a *applied) bool {
 	return false
 }
 
+// unitResult is the task's result, documented by RETURN in
+// plugins/modules/bluegreen_unit.yml (docs_test.go keeps the two in step).
+type unitResult struct {
+	Name     string `json:"name"`
+	Strategy string `json:"strategy"`
+	Action   string `json:"action"`
+	Active   Colour `json:"active"`
+	Previous Colour `json:"previous"`
+	Flipped  bool   `json:"flipped"`
+	// Units: blue, green and sockets (keyed by unit name).
+	Units map[string]any `json:"units"`
+	// Gate is null when no gate ran.
+	Gate      *health.Result   `json:"gate"`
+	TimingsMS map[string]int64 `json:"timings_ms"`
+	Steps     []string         `json:"steps"`
+	History   []HistoryEntry   `json:"history"`
+	StateFile string           `json:"state_file"`
+	UnitFiles []string         `json:"unit_files"`
+	// MetricsFile is "" when none was written.
+	MetricsFile string `json:"metrics_file"`
+	// Returned only when a steering step ran, or a step failed; pointers,
+	// so that an empty list is still returned then.
+	Steering     *[]string `json:"steering,omitempty"`
+	Journal      *[]string `json:"journal,omitempty"`
+	FailedStep   string    `json:"failed_step,omitempty"`
+	Compensation *[]string `json:"compensation,omitempty"`
+}
+
 // publish writes the service's metrics after a real run (st is the state
 // the run leaves; nil when there is none) or removes them with the service,
 // and says where in the result. The run's change stands whatever happens
 // here: a failed write is a warning.
-func publish(actx *ansible.Context, e env, c *config, mt metrics.Target, st *State, statuses map[string]systemd.UnitStatus, res *ansible.Result) *ansible.Result {
-	res.Values.(map[string]any)["metrics_file"] = ""
+func publish(actx *ansible.Context, c *config, mt metrics.Target, st *State, statuses map[string]systemd.UnitStatus, v *unitResult) {
 	file, err := metrics.FileName("bluegreen_unit", c.name)
 	if mt.Dir == "" || err != nil {
-		return res
+		return
 	}
 	if c.state == "absent" || st == nil {
 		if err := metrics.Remove(mt, file); err != nil {
 			actx.Warn(err.Error())
 		}
-		return res
+		return
 	}
 	up := map[Colour]bool{}
 	for _, col := range colours {
@@ -282,75 +309,57 @@ func publish(actx *ansible.Context, e env, c *config, mt metrics.Target, st *Sta
 	}
 	if err != nil {
 		actx.Warn(fmt.Sprintf("metrics of %s not written: %v", c.name, err))
-		return res
+		return
 	}
-	res.Values.(map[string]any)["metrics_file"] = filepath.Join(mt.Dir, file)
-	return res
+	v.MetricsFile = filepath.Join(mt.Dir, file)
 }
 
-// taskResult builds the task's values. a is nil when nothing was applied
+// taskResult builds the task's result. a is nil when nothing was applied
 // (check mode, query, or nothing to do); statuses are the units as they
 // ended up.
-func taskResult(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *applied, statuses map[string]systemd.UnitStatus) *ansible.Result {
+func taskResult(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *applied, statuses map[string]systemd.UnitStatus) (*ansible.Result, *unitResult) {
 	for _, w := range p.warnings {
 		actx.Warn(w)
 	}
 	changed := p.changes() || p.writeState
-	active, previous, flipped := p.target, p.previous, p.flip
+	v := &unitResult{
+		Name: c.name, Strategy: c.strategy, Action: p.action,
+		Active: p.target, Previous: p.previous, Flipped: p.flip,
+		StateFile: statePath(e.stateDir, c.name),
+		UnitFiles: unitPaths(e, p, c, obs),
+		TimingsMS: map[string]int64{},
+		Steps:     []string{},
+		History:   []HistoryEntry{},
+	}
 	if c.state == "absent" {
-		active, previous, flipped = "", "", false
+		v.Active, v.Previous, v.Flipped = "", "", false
 	}
-	var steps []string
 	for _, s := range p.steps {
-		steps = append(steps, s.String())
+		v.Steps = append(v.Steps, s.String())
 	}
-	history := []HistoryEntry{}
 	if obs.state != nil {
-		history = obs.state.History
-	}
-	v := map[string]any{
-		"name":       c.name,
-		"strategy":   c.strategy,
-		"action":     p.action,
-		"state_file": statePath(e.stateDir, c.name),
-		"unit_files": unitPaths(e, p, c, obs),
-		"gate":       nil,
-		"timings_ms": map[string]int64{},
+		v.History = obs.state.History
 	}
 	if a != nil {
-		steps = a.done
-		v["timings_ms"] = a.timings
+		v.Steps = append([]string{}, a.done...)
+		v.TimingsMS = a.timings
 		if a.steering != nil {
-			v["steering"] = a.steering
+			v.Steering = &a.steering
 		}
 		for _, w := range a.warnings {
 			actx.Warn(w)
 		}
-		if a.gate != nil {
-			v["gate"] = a.gate
-		}
+		v.Gate = a.gate
 		if a.state != nil {
-			history = a.state.History
+			v.History = a.state.History
 		}
 		if a.err != nil {
-			active, previous, flipped = p.current, previousOf(obs), false
-			v["journal"] = a.journal
-			v["failed_step"] = a.failed.String()
-			v["compensation"] = append([]string{}, a.compensation...)
-			if a.journal == nil {
-				v["journal"] = []string{}
-			}
+			v.Active, v.Previous, v.Flipped = p.current, previousOf(obs), false
+			journal, compensation := append([]string{}, a.journal...), append([]string{}, a.compensation...)
+			v.Journal, v.FailedStep, v.Compensation = &journal, a.failed.String(), &compensation
 		}
 	}
-	if steps == nil {
-		steps = []string{}
-	}
-	v["active"] = active
-	v["previous"] = previous
-	v["flipped"] = flipped
-	v["steps"] = steps
-	v["history"] = history
-	v["units"] = unitsValue(c, obs, statuses)
+	v.Units = unitsValue(c, statuses)
 
 	res := &ansible.Result{Changed: changed, Values: v}
 	switch {
@@ -369,7 +378,7 @@ func taskResult(actx *ansible.Context, e env, c *config, obs *observed, p *plan,
 	if actx.Diff && changed {
 		res.Diff = diffs(e, c, p)
 	}
-	return res
+	return res, v
 }
 
 func verb(actx *ansible.Context, past string) string {
@@ -410,7 +419,7 @@ func unitPaths(e env, p *plan, c *config, obs *observed) []string {
 	return out
 }
 
-func unitsValue(c *config, obs *observed, statuses map[string]systemd.UnitStatus) map[string]any {
+func unitsValue(c *config, statuses map[string]systemd.UnitStatus) map[string]any {
 	out := map[string]any{}
 	sockets := map[string]any{}
 	for n, st := range statuses {
