@@ -27,8 +27,8 @@ type applied struct {
 	compensation []string
 	startedAt    time.Time
 	targetRun    bool
-	// steering: what each hold, move and release did, one line per group.
-	steering []string
+	// steering: what each hold, move and release did to each group.
+	steering []steered
 	warnings []string
 	// state is what the run recorded in the state file (nil for absent);
 	// statuses are the units as the run left them.
@@ -253,11 +253,11 @@ func steerStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s ste
 	if err != nil {
 		return err
 	}
-	var lines []string
+	var done []steered
 	switch s.kind {
 	case stepHold:
-		lines, err = e.steer.Hold(self)
-		a.steering = append(a.steering, prefix("hold: ", lines)...)
+		done, err = e.steer.Hold(self)
+		a.steered(done)
 		if err != nil {
 			return fmt.Errorf("%w; reuseport_steer: false flips without steering (the new colour then takes connections as soon as it listens, before its gate)", err)
 		}
@@ -267,24 +267,24 @@ func steerStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s ste
 		if perr != nil {
 			return perr
 		}
-		lines, err = e.steer.Move(old, self)
-		a.steering = append(a.steering, prefix("move: ", lines)...)
+		done, err = e.steer.Move(old, self)
 	default:
-		lines, err = e.steer.Release(self)
-		a.steering = append(a.steering, prefix("release: ", lines)...)
+		done, err = e.steer.Release(self)
 	}
+	a.steered(done)
 	if err != nil {
 		a.warnings = append(a.warnings, fmt.Sprintf("%s %s: %v", s.kind, s.colour, err))
 	}
 	return nil
 }
 
-func prefix(p string, lines []string) []string {
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = p + l
+// steered records what a steering step did; a step that found no group
+// is still reported, as an empty list.
+func (a *applied) steered(done []steered) {
+	if a.steering == nil {
+		a.steering = []steered{}
 	}
-	return out
+	a.steering = append(a.steering, done...)
 }
 
 // unitDown returns an error describing the unit when it is no longer

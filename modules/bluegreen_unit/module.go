@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -248,12 +249,7 @@ func failure(c *config, p *plan, a *applied) error {
 // held is true when the run held new connections of a shared port on the
 // old colour's sockets before starting the new one.
 func held(a *applied) bool {
-	for _, l := range a.steering {
-		if strings.HasPrefix(l, "hold: ") && strings.Contains(l, ": held on ") {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(a.steering, func(s steered) bool { return s.step == stepHold && s.outcome == heldOnOld })
 }
 
 // unitResult is the task's result, documented by RETURN in
@@ -344,7 +340,11 @@ func taskResult(actx *ansible.Context, e env, c *config, obs *observed, p *plan,
 		v.Steps = append([]string{}, a.done...)
 		v.TimingsMS = a.timings
 		if a.steering != nil {
-			v.Steering = &a.steering
+			steering := make([]string, len(a.steering))
+			for i, s := range a.steering {
+				steering[i] = s.String()
+			}
+			v.Steering = &steering
 		}
 		for _, w := range a.warnings {
 			actx.Warn(w)

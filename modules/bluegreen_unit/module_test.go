@@ -21,6 +21,7 @@ import (
 	"github.com/chezlepro/sovereign/internal/ansible/ansibletest"
 	"github.com/chezlepro/sovereign/internal/health"
 	"github.com/chezlepro/sovereign/internal/lock"
+	"github.com/chezlepro/sovereign/internal/reuseport"
 	"github.com/chezlepro/sovereign/internal/systemd"
 )
 
@@ -77,22 +78,25 @@ func (f *fakeSteerer) log(format string, a ...any) {
 	f.fake.Calls = append(f.fake.Calls, "steer "+fmt.Sprintf(format, a...))
 }
 
-func (f *fakeSteerer) Hold(old int) ([]string, error) {
+// port8080 is the one group the fake steers.
+var port8080 = reuseport.Group{Family: "tcp", Addr: "0.0.0.0:8080"}
+
+func (f *fakeSteerer) Hold(old int) ([]steered, error) {
 	f.log("hold %d", old)
 	if f.holdErr != nil {
 		return nil, f.holdErr
 	}
-	return []string{"tcp 0.0.0.0:8080: held on the old colour's 1 socket(s)"}, nil
+	return []steered{{step: stepHold, group: port8080, outcome: heldOnOld, listening: 1, old: 1}}, nil
 }
 
-func (f *fakeSteerer) Move(old, neu int) ([]string, error) {
+func (f *fakeSteerer) Move(old, neu int) ([]steered, error) {
 	f.log("move %d %d", old, neu)
-	return []string{"tcp 0.0.0.0:8080: moved to the new colour's 1 socket(s)"}, nil
+	return []steered{{step: stepMove, group: port8080, outcome: movedToNew, listening: 2, old: 1, new: 1}}, nil
 }
 
-func (f *fakeSteerer) Release(pid int) ([]string, error) {
+func (f *fakeSteerer) Release(pid int) ([]steered, error) {
 	f.log("release %d", pid)
-	return []string{"tcp 0.0.0.0:8080: released"}, nil
+	return []steered{{step: stepRelease, group: port8080, outcome: released, old: 1}}, nil
 }
 
 func indexOf(list []string, s string) int {
