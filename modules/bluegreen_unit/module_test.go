@@ -757,3 +757,27 @@ func TestModuleAbsent(t *testing.T) {
 		t.Fatalf("absent twice: %v", r)
 	}
 }
+
+// A state file that does not parse stops the run before anything changes,
+// naming the file and what to do; the file is left as it was.
+func TestModuleCorruptStateFile(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	path := statePath(h.env.stateDir, "webapp")
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.Reset()
+	for _, a := range []map[string]any{args(map[string]any{"active": "green"}), {"name": "webapp", "state": "query"}} {
+		r := h.run(a)
+		if msg := r.str("msg"); !r.bool("failed") || !strings.Contains(msg, path+" is not valid JSON") || !strings.Contains(msg, "(fix or remove it)") {
+			t.Fatalf("%v: msg %q", a, msg)
+		}
+	}
+	if b, _ := os.ReadFile(path); string(b) != "{not json" {
+		t.Fatalf("state file changed: %q", b)
+	}
+	if len(h.fake.Calls) > 0 {
+		t.Fatalf("a run with a corrupt state file acted on systemd: %q", h.fake.Calls)
+	}
+}
