@@ -100,6 +100,8 @@ func newModule(e env) ansible.Module[Options] {
 			Resolve: m.resolve, // every refusal of bad options, all reported at once
 			Open:    m.open,    // the run's deadline and its D-Bus connection
 			Observe: m.observe, // state file, unit files, unit statuses, binaries, tcp_migrate_req
+			// Plan is pure (makePlan); Changes: a step that changes
+			// something, or a state file to write.
 			Plan:    func(r *request, obs *observed) (*plan, error) { return makePlan(r.c, obs) },
 			Changes: func(_ *request, p *plan) bool { return p.changes() || p.writeState },
 			Lock:    m.lock,   // the service's lock: one run changes a service at a time

@@ -781,3 +781,27 @@ func TestModuleCorruptStateFile(t *testing.T) {
 		t.Fatalf("a run with a corrupt state file acted on systemd: %q", h.fake.Calls)
 	}
 }
+
+// A run connects to systemd once (Open), and the units a flip reports are
+// those it left, read over that connection.
+func TestModuleOneConnectionPerRun(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	h.connects.Store(0)
+	r := h.run(args(map[string]any{"active": "green"}))
+	h.mustOK(r)
+	if n := h.connects.Load(); n != 1 {
+		t.Fatalf("a flip made %d connections to systemd, want 1", n)
+	}
+	units, _ := r["units"].(map[string]any)
+	green, _ := units["green"].(map[string]any)
+	blue, _ := units["blue"].(map[string]any)
+	if green["active_state"] != "active" || blue["active_state"] != "inactive" {
+		t.Fatalf("units after the flip: %v", units)
+	}
+	h.connects.Store(0)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"}), "check_mode"))
+	if n := h.connects.Load(); n != 1 {
+		t.Fatalf("check mode made %d connections to systemd, want 1", n)
+	}
+}
