@@ -49,12 +49,10 @@ def offenders(node, path):
                         yield item.start_mark.line + 1, key.value, kind
                     elif item.tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:bool") and not item.tag.startswith("!"):
                         yield item.start_mark.line + 1, key.value, "a %s, not a string" % item.tag.rsplit(":", 1)[-1]
-            for sub in offenders(value, path):
-                yield sub
+            yield from offenders(value, path)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            for sub in offenders(item, path):
-                yield sub
+            yield from offenders(item, path)
 
 
 def main(paths):

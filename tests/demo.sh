@@ -83,8 +83,8 @@ INVENTORY="$("$LAB_SH" up --name "$LAB" --hosts 3 2>"$WORK/lab-up.log" | tail -n
 	{ tail -n 20 "$WORK/lab-up.log" >&2; die "the lab did not boot (log: $WORK/lab-up.log)"; }
 echo "lab up in $(($(date +%s) - t0)) s; inventory $INVENTORY"
 
-say "building the load generator (tests/demo/loadgen) and putting it on h1"
-CGO_ENABLED=0 go build -trimpath -o "$WORK/loadgen" ./tests/demo/loadgen
+say "building the load generator (tests/loadgen) and putting it on h1"
+CGO_ENABLED=0 go build -trimpath -o "$WORK/loadgen" ./tests/loadgen
 "$LAB_SH" ssh --name "$LAB" h1 'cat >/usr/local/bin/loadgen && chmod 0755 /usr/local/bin/loadgen' <"$WORK/loadgen"
 
 # ------------------------------------------------------------------- steps

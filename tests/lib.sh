@@ -15,6 +15,19 @@ export ANSIBLE_PYTHON_INTERPRETER=auto_silent
 # (tests/setup.sh lists the groups).
 setup_for() { "$REPO_ROOT/tests/setup.sh" "$@"; }
 
+# module_defaults MODULE: MODULE's arguments (JSON on stdin) with the
+# defaults the action plugin applies from its sidecar, as its binary run
+# without Ansible (the benchmarks) expects them.
+module_defaults() {
+	/usr/bin/python3 -c 'import json, sys
+sys.path.insert(0, sys.argv[1])
+import argument_spec
+try:
+    json.dump(argument_spec.validate(sys.argv[2], json.load(sys.stdin)), sys.stdout)
+except (ValueError, argument_spec.ArgumentsError) as e:
+    sys.exit("module_defaults %s: %s" % (sys.argv[2], e))' "$REPO_ROOT/plugins/plugin_utils" "$1"
+}
+
 pass_count=0
 fail_count=0
 skip_count=0

@@ -63,6 +63,19 @@ for m in "$@"; do
 	fi
 done
 
+# bin/SHA256SUMS travels with the binaries and names each one's sha256 (the
+# install gives the files new mtimes, so the plugin hashes them there).
+sums_wrong=""
+for bin in "$installed"/bin/*_linux_*; do
+	want="$(awk -v n="$(basename "$bin")" '$4 == n {print $1}' "$installed/bin/SHA256SUMS" 2>/dev/null || true)"
+	[ "$want" = "$(sha256sum <"$bin" | cut -d' ' -f1)" ] || sums_wrong+=" $(basename "$bin") (SHA256SUMS says '${want:-nothing}')"
+done
+if [ -z "$sums_wrong" ]; then
+	pass "bin/SHA256SUMS in the installed copy names the sha256 of each binary"
+else
+	fail "bin/SHA256SUMS in the installed copy is wrong for:$sums_wrong"
+fi
+
 # And a real call from the installed copy: stage a binary on this machine.
 out="$(cd "$work" || exit 1; ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_HOME="$work/home" \
 	ansible localhost -c local -e "chezlepro_sovereign_module_cache=$work/cache" -m chezlepro.sovereign.binary_stage \

@@ -10,16 +10,32 @@
 # packages tests/setup.sh installs instead. Its state (HOME) stays in
 # .build/sanity/ too. Ignore entries: tests/sanity/ignore-X.Y.txt.
 #
-#   tests/sanity.sh [ansible-test sanity options]   e.g. --test validate-modules
+#   tests/sanity.sh [--ansible SERIES] [ansible-test sanity options]   e.g. --test validate-modules
 #
 # It runs the ansible-test on PATH, with the ansible_test package Python
 # finds (PYTHONPATH), so another ansible-core unpacked beside Debian's runs
-# it too (tests/sanity/ignore-2.19.txt is for 2.19).
+# it too (tests/sanity/ignore-2.19.txt is for 2.19). --ansible 2.19 runs
+# trixie's (tests/setup.sh ansible-2.19), with trixie's pylint 3 beside it
+# (sanity-2.19) for its pylint test.
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
-setup_for check
+series=""
+if [ "${1:-}" = --ansible ]; then
+	series="${2:?--ansible SERIES}"
+	shift 2
+fi
+case "$series" in
+"" | 2.14) setup_for check ;;
+*)
+	setup_for check "ansible-$series" "sanity-$series"
+	bin="$(tests/setup.sh --ansible-bin "$series")"
+	CHEZLEPRO_SANITY_SITE="$(tests/setup.sh --sanity-site "$series")"
+	PYTHONPATH="$(dirname "$bin")/usr/lib/python3/dist-packages:$CHEZLEPRO_SANITY_SITE${PYTHONPATH:+:$PYTHONPATH}"
+	export PATH="$bin:$PATH" PYTHONPATH CHEZLEPRO_SANITY_SITE
+	;;
+esac
 
 # The tests whose environments pip would fill; import.* are the import
 # test's own two.
@@ -48,13 +64,13 @@ export HOME="$base/home"
 cd "$copy"
 /usr/bin/python3 tests/sanity/offline_venvs.py "${VENV_TESTS[@]}"
 # Tests whose tool the system lacks or has too old for this ansible-test
-# (2.19's pins pylint 3 and validate-modules needs antsibull-docs-parser,
-# neither in Debian 12): skipped, saying why.
+# (2.19's validate-modules needs antsibull-docs-parser, which no Debian
+# suite packages; its pylint 3 comes from trixie): skipped, saying why.
 mapfile -t unrunnable < <(/usr/bin/python3 tests/sanity/offline_venvs.py --unrunnable "${VENV_TESTS[@]}")
 for line in "${unrunnable[@]}"; do SKIPPED_TESTS+=("${line%%:*}"); done
 skip_args=()
 for t in "${SKIPPED_TESTS[@]}"; do skip_args+=(--skip-test "$t"); done
-out="$base/sanity.log"
+out="$base/sanity${series:+-$series}.log"
 rc=0
 ansible-test sanity --python "$python" --color no "${skip_args[@]}" "$@" >"$out" 2>&1 || rc=$?
 grep -v -e '^WARNING: Using locale' -e '^WARNING: Reviewing previous' "$out" || true

@@ -10,6 +10,8 @@
 #   tests/setup.sh --packages GROUP...   prints the groups' packages
 #   tests/setup.sh --ansible-bin SERIES  prints the directory of SERIES' ansible
 #                                        commands (2.14: the system's; installs nothing)
+#   tests/setup.sh --sanity-site SERIES  prints the site-packages directory of
+#                                        sanity-SERIES' tools (installs nothing)
 #
 # Groups (a suite names the ones it needs; add one here for a new suite):
 #   go       the Go toolchain only (make build)
@@ -17,6 +19,8 @@
 #   lab      the systemd-nspawn lab: lab-selftest, e2e, demo, test-traefik
 #   vm       make test-vm and make vm-image: libvirt, qemu, debootstrap
 #   ansible-2.19  Debian trixie's ansible-core 2.19 beside the system's 2.14 (e2e)
+#   sanity-2.19   trixie's pylint 3 and astroid, for ansible-test sanity 2.19's
+#                 pylint (Debian 12 has pylint 2), unpacked beside (make sanity)
 #
 # Go: /usr/local/go is kept when it is at least what go.mod asks for (go and
 # toolchain lines). Otherwise the pinned toolchain below is fetched as the
@@ -97,11 +101,14 @@ group_packages() {
 		genisoimage debootstrap e2fsprogs openssh-client curl ;;
 	# The system's ansible-core brings the python3 deps trixie's runs on;
 	# apt and dpkg fetch and unpack it.
-	ansible-2.19) printf '%s\n' ansible-core python3 apt dpkg debian-archive-keyring ;;
+	ansible-2.19 | sanity-2.19) printf '%s\n' ansible-core python3 apt dpkg debian-archive-keyring ;;
 	*) die "unknown group '$1' (groups: $ALL_GROUPS)" ;;
 	esac
 }
-ALL_GROUPS="go check lab rebuild vm ansible-2.19"
+ALL_GROUPS="go check lab rebuild vm ansible-2.19 sanity-2.19"
+# What sanity-SERIES unpacks from ANSIBLE_SUITE[SERIES]: pure Python, their
+# other requirements met by Debian 12's python3 packages (checked).
+SANITY_TOOLS=(pylint python3-astroid)
 
 # missing_packages PKG...: those of PKG not installed, one a line.
 missing_packages() {
@@ -212,43 +219,107 @@ ansible_bin() {
 	[ -n "$d" ] && dirname "$d"
 }
 
-# fetch_ansible SERIES: Debian's ansible-core SERIES.x (from ANSIBLE_SUITE)
-# unpacked under ANSIBLE_CACHE/VERSION, with wrappers in its bin/, atomically.
-fetch_ansible() {
-	local series="$1" suite="${ANSIBLE_SUITE[$1]}" mirror tmp version root deb apt
-	mkdir -p "$ANSIBLE_CACHE"
-	exec 8>"$ANSIBLE_CACHE/.lock"
-	flock 8
-	if root="$(ansible_bin "$series")"; then # another setup unpacked it meanwhile
-		basename "$(dirname "$root")"
-		return 0
-	fi
+# suite_apt WHAT SUITE TMP: a scratch apt configuration in TMP for Debian
+# SUITE from this machine's mirror (only that source, its own lists and cache,
+# no installed-package state; signatures checked as for any apt source),
+# updated, with TMP/deb for downloads; its apt options in SUITE_APT, the
+# mirror in SUITE_MIRROR.
+suite_apt() {
+	local what="$1" suite="$2" tmp="$3" mirror
+	SUITE_MIRROR=""
 	# The mirror this machine's apt uses for Debian main, as apt itself reads it.
 	# shellcheck disable=SC2016 # apt's format fields, not shell
 	mirror="$(apt-get indextargets --format '$(REPO_URI) $(COMPONENT)' 'Created-By: Packages' |
 		awk '$2 == "main" && $1 !~ /-security\/$/ { print $1; exit }')"
-	[ -n "$mirror" ] || die "ansible-core $series: no Debian main source in this machine's apt configuration"
-	tmp="$(mktemp -d "$ANSIBLE_CACHE/.fetch.XXXXXX")"
-	# shellcheck disable=SC2064 # expand tmp now
-	trap "rm -rf '$tmp'" EXIT
+	[ -n "$mirror" ] || die "$what: no Debian main source in this machine's apt configuration"
+	SUITE_MIRROR="$mirror"
 	chmod 0755 "$tmp"
 	mkdir -p "$tmp/apt/lists/partial" "$tmp/apt/cache/archives/partial" "$tmp/deb"
 	# apt's download sandbox user writes the .deb.
 	if id _apt >/dev/null 2>&1; then chown _apt "$tmp/deb" "$tmp/apt/lists/partial" "$tmp/apt/cache/archives/partial"; fi
 	printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' "$mirror" "$suite" >"$tmp/apt/sources.list"
-	# A scratch configuration: only this source, its own lists and cache, no
-	# installed-package state; signatures are checked as for any apt source.
-	apt=(-o "Dir::Etc::SourceList=$tmp/apt/sources.list" -o Dir::Etc::SourceParts=- -o "Dir::State::Lists=$tmp/apt/lists"
+	SUITE_APT=(-o "Dir::Etc::SourceList=$tmp/apt/sources.list" -o Dir::Etc::SourceParts=- -o "Dir::State::Lists=$tmp/apt/lists"
 		-o "Dir::Cache=$tmp/apt/cache" -o Dir::State::status=/dev/null -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false)
-	apt-get -qq "${apt[@]}" update >"$tmp/apt.log" 2>&1 ||
-		die "ansible-core $series: apt-get update of $mirror $suite failed: $(tail -n 3 "$tmp/apt.log")"
+	apt-get -qq "${SUITE_APT[@]}" update >"$tmp/apt.log" 2>&1 ||
+		die "$what: apt-get update of $mirror $suite failed: $(tail -n 3 "$tmp/apt.log")"
+}
+
+# cache_lock: ANSIBLE_CACHE's lock, held until this (sub)shell exits, so
+# concurrent setups unpack each thing once.
+cache_lock() {
+	mkdir -p "$ANSIBLE_CACHE"
+	exec 8>"$ANSIBLE_CACHE/.lock"
+	flock 8
+}
+
+# fetch_dir: a scratch directory in ANSIBLE_CACHE (FETCH_DIR), removed when
+# this (sub)shell exits unless its result was moved out.
+fetch_dir() {
+	FETCH_DIR="$(mktemp -d "$ANSIBLE_CACHE/.fetch.XXXXXX")"
+	# shellcheck disable=SC2064 # expand FETCH_DIR now
+	trap "rm -rf '$FETCH_DIR'" EXIT
+}
+
+# sanity_site SERIES: the site-packages of sanity-SERIES' tools, the newest
+# unpacked under ANSIBLE_CACHE/sanity-SERIES-PYLINT_VERSION (fails if none).
+sanity_site() {
+	local d
+	d="$(find "$ANSIBLE_CACHE" -mindepth 6 -maxdepth 6 -path "$ANSIBLE_CACHE/sanity-$1-*/usr/lib/python3/dist-packages/pylint" \
+		2>/dev/null | sort -V | tail -n1)"
+	[ -n "$d" ] && dirname "$d"
+}
+
+# fetch_sanity_tools SERIES: SANITY_TOOLS from ANSIBLE_SUITE[SERIES] unpacked
+# under ANSIBLE_CACHE/sanity-SERIES-PYLINT_VERSION, atomically.
+fetch_sanity_tools() {
+	local series="$1" suite="${ANSIBLE_SUITE[$1]}" tmp version root deb site
+	cache_lock
+	if site="$(sanity_site "$series")"; then # another setup unpacked them meanwhile
+		echo "$site"
+		return 0
+	fi
+	fetch_dir
+	tmp="$FETCH_DIR"
+	suite_apt "sanity-$series" "$suite" "$tmp"
+	(cd "$tmp/deb" && apt-get -qq "${SUITE_APT[@]}" download "${SANITY_TOOLS[@]}" >>"$tmp/apt.log" 2>&1) ||
+		die "sanity-$series: could not download ${SANITY_TOOLS[*]} from $SUITE_MIRROR $suite: $(tail -n 3 "$tmp/apt.log")"
+	for deb in "$tmp"/deb/*.deb; do
+		dpkg -x "$deb" "$tmp/root" || die "sanity-$series: could not unpack $deb"
+	done
+	site="$tmp/root/usr/lib/python3/dist-packages"
+	python3_requirements_met "$site" ||
+		die "sanity-$series: this machine's python3 packages do not meet the requirements of ${SANITY_TOOLS[*]} (above)"
+	version="$(dpkg-deb -f "$tmp"/deb/pylint_*.deb Version)"
+	root="$ANSIBLE_CACHE/sanity-$series-$version"
+	rm -rf "$root"
+	mv "$tmp/root" "$root"
+	rm -rf "$tmp"
+	trap - EXIT
+	PYTHONPATH="$root/usr/lib/python3/dist-packages" /usr/bin/python3 -m pylint --version >/dev/null ||
+		die "$root: its pylint does not run"
+	echo "$root/usr/lib/python3/dist-packages"
+}
+
+# fetch_ansible SERIES: Debian's ansible-core SERIES.x (from ANSIBLE_SUITE)
+# unpacked under ANSIBLE_CACHE/VERSION, with wrappers in its bin/, atomically.
+fetch_ansible() {
+	local series="$1" suite="${ANSIBLE_SUITE[$1]}" tmp version root deb apt
+	cache_lock
+	if root="$(ansible_bin "$series")"; then # another setup unpacked it meanwhile
+		basename "$(dirname "$root")"
+		return 0
+	fi
+	fetch_dir
+	tmp="$FETCH_DIR"
+	suite_apt "ansible-core $series" "$suite" "$tmp"
+	apt=("${SUITE_APT[@]}")
 	version="$(apt-cache "${apt[@]}" show --no-all-versions ansible-core 2>/dev/null | sed -n 's/^Version: //p')"
 	case "$version" in
 	"$series".*) ;;
-	*) die "ansible-core $series: Debian $suite at $mirror has ansible-core '${version:-none}', not $series.x" ;;
+	*) die "ansible-core $series: Debian $suite at $SUITE_MIRROR has ansible-core '${version:-none}', not $series.x" ;;
 	esac
 	(cd "$tmp/deb" && apt-get -qq "${apt[@]}" download "ansible-core=$version" >>"$tmp/apt.log" 2>&1) ||
-		die "ansible-core $series: could not download ansible-core $version from $mirror: $(tail -n 3 "$tmp/apt.log")"
+		die "ansible-core $series: could not download ansible-core $version from $SUITE_MIRROR: $(tail -n 3 "$tmp/apt.log")"
 	deb="$(echo "$tmp"/deb/ansible-core_*.deb)"
 	root="$ANSIBLE_CACHE/$version"
 	dpkg -x "$deb" "$tmp/root" || die "ansible-core $series: could not unpack $deb"
@@ -286,10 +357,9 @@ for dist in md.distributions(path=[sys.argv[1]]):
         req = Requirement(text)
         if req.marker and not req.marker.evaluate({"extra": ""}):
             continue
-        try:
-            have = md.version(req.name)
-        except md.PackageNotFoundError:
-            have = None
+        # Met by the site itself first (pylint by the astroid beside it).
+        found = list(md.distributions(name=req.name, path=[sys.argv[1]] + sys.path))
+        have = found[0].version if found else None
         if have is None or not req.specifier.contains(have, prereleases=True):
             missing.append(f"{dist.metadata['Name']} needs {req}, this machine has {have or 'none'}")
 if missing:
@@ -305,6 +375,10 @@ main() {
 		;;
 	--ansible-bin)
 		ansible_bin "${2:?--ansible-bin SERIES}" || die "ansible-core $2 is not unpacked yet: run tests/setup.sh ansible-$2"
+		return
+		;;
+	--sanity-site)
+		sanity_site "${2:?--sanity-site SERIES}" || die "sanity-$2's tools are not unpacked yet: run tests/setup.sh sanity-$2"
 		return
 		;;
 	--packages)
@@ -342,6 +416,10 @@ main() {
 			ansible_bin "${g#ansible-}" >/dev/null && continue
 			version="$(fetch_ansible "${g#ansible-}")"
 			installed+=("ansible-core $version (Debian ${ANSIBLE_SUITE[${g#ansible-}]}, signature checked by apt) in $ANSIBLE_CACHE")
+			;;
+		sanity-*)
+			sanity_site "${g#sanity-}" >/dev/null && continue
+			installed+=("${SANITY_TOOLS[*]} (Debian ${ANSIBLE_SUITE[${g#sanity-}]}, signature checked by apt) in $(fetch_sanity_tools "${g#sanity-}")")
 			;;
 		esac
 	done

@@ -175,6 +175,8 @@ rm "$work/no-main"
 expect "--ansible-bin before it is unpacked: refused, saying how" 1 "ansible-core 2.19 is not unpacked yet: run tests/setup.sh ansible-2.19" \
 	"$S" --ansible-bin 2.19
 expect "--ansible-bin of an unknown series: refused" 1 "no ansible-core 2.99 here" "$S" --ansible-bin 2.99
+expect "--sanity-site before they are unpacked: refused, saying how" 1 "sanity-2.19's tools are not unpacked yet: run tests/setup.sh sanity-2.19" \
+	"$S" --sanity-site 2.19
 
 fake_deb 2.19.11 'PyYAML>=5.1'
 rm -f "$work/apt.calls"

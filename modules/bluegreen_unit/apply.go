@@ -27,9 +27,13 @@ type applied struct {
 	compensation []string
 	startedAt    time.Time
 	targetRun    bool
-	// steering: what each hold, move and release did, one line per group.
-	steering []string
+	// steering: what each hold, move and release did to each group.
+	steering []steered
 	warnings []string
+	// state is what the run recorded in the state file (nil for absent);
+	// statuses are the units as the run left them.
+	state    *State
+	statuses map[string]systemd.UnitStatus
 }
 
 // gateError carries the gate result of a failed gate step.
@@ -37,10 +41,68 @@ type gateError struct{ res health.Result }
 
 func (g *gateError) Error() string { return g.res.Summary() }
 
-// apply runs the plan's steps in order. When a step fails it runs that
+// apply carries out the plan: the pending record first (a run killed
+// mid-change is then found by the next), the steps, then the outcome in the
+// state file and the units as they ended up.
+func (m unitModule) apply(ctx context.Context, r *request, obs *observed, p *plan) (*applied, error) {
+	c := r.c
+	if c.state == "present" && p.records() {
+		if err := writeState(statePath(m.e.stateDir, c.name), withPending(obs.state, c, p, m.e.now())); err != nil {
+			return nil, fmt.Errorf("nothing was changed: recording the %s before it starts failed: %w", p.action, err)
+		}
+	}
+	a := runSteps(ctx, m.e, r.mgr, c, p)
+	if c.state == "present" {
+		a.state = m.recordOutcome(obs, c, p, a)
+	}
+	a.statuses = endStatuses(ctx, r.mgr, obs)
+	return a, a.err
+}
+
+// recordOutcome writes the state after the run; a failed write fails the
+// run, or, when a step had already failed, is told among what followed.
+func (m unitModule) recordOutcome(obs *observed, c *config, p *plan, a *applied) *State {
+	oc := outcome{ok: a.err == nil, started: a.startedAt, duration: time.Duration(a.timings["total"]) * time.Millisecond,
+		targetSHA: obs.binSHA[p.target], targetRun: a.targetRun, activeNow: p.target, previousTo: p.previous,
+		gateFailed: a.failed != nil && a.failed.kind == stepGate}
+	if a.err != nil {
+		oc.reason = a.err.Error()
+		oc.activeNow, oc.previousTo = p.current, ""
+	}
+	st := nextState(obs.state, c, p, oc, c.historySize)
+	if werr := writeState(statePath(m.e.stateDir, c.name), st); werr != nil {
+		if a.err == nil {
+			a.err = werr
+		} else {
+			a.compensation = append(a.compensation, "writing the state file FAILED: "+werr.Error())
+		}
+	}
+	return st
+}
+
+// endStatuses reads the units again over the run's connection, so the
+// result and the metrics show where they ended up (a unit that does not
+// answer is left out); obs's statuses when systemd answers for none. It
+// gets time of its own: the run's may be spent.
+func endStatuses(ctx context.Context, mgr systemd.Manager, obs *observed) map[string]systemd.UnitStatus {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	fresh := map[string]systemd.UnitStatus{}
+	for n := range obs.units {
+		if s, err := mgr.Status(ctx, n); err == nil {
+			fresh[n] = s
+		}
+	}
+	if len(fresh) == 0 {
+		return obs.units
+	}
+	return fresh
+}
+
+// runSteps runs the plan's steps in order. When a step fails it runs that
 // step's onFailure steps (stop the new colour, and for exclusive start the
 // old one again), reads the journal of the unit that failed and returns.
-func apply(ctx context.Context, e env, mgr systemd.Manager, c *config, p *plan) *applied {
+func runSteps(ctx context.Context, e env, mgr systemd.Manager, c *config, p *plan) *applied {
 	a := &applied{timings: map[string]int64{}, startedAt: e.now()}
 	var stopOldAt, gateEnd time.Time
 	for i := range p.steps {
@@ -191,11 +253,11 @@ func steerStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s ste
 	if err != nil {
 		return err
 	}
-	var lines []string
+	var done []steered
 	switch s.kind {
 	case stepHold:
-		lines, err = e.steer.Hold(self)
-		a.steering = append(a.steering, prefix("hold: ", lines)...)
+		done, err = e.steer.Hold(self)
+		a.steered(done)
 		if err != nil {
 			return fmt.Errorf("%w; reuseport_steer: false flips without steering (the new colour then takes connections as soon as it listens, before its gate)", err)
 		}
@@ -205,24 +267,24 @@ func steerStep(ctx context.Context, e env, mgr systemd.Manager, c *config, s ste
 		if perr != nil {
 			return perr
 		}
-		lines, err = e.steer.Move(old, self)
-		a.steering = append(a.steering, prefix("move: ", lines)...)
+		done, err = e.steer.Move(old, self)
 	default:
-		lines, err = e.steer.Release(self)
-		a.steering = append(a.steering, prefix("release: ", lines)...)
+		done, err = e.steer.Release(self)
 	}
+	a.steered(done)
 	if err != nil {
 		a.warnings = append(a.warnings, fmt.Sprintf("%s %s: %v", s.kind, s.colour, err))
 	}
 	return nil
 }
 
-func prefix(p string, lines []string) []string {
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = p + l
+// steered records what a steering step did; a step that found no group
+// is still reported, as an empty list.
+func (a *applied) steered(done []steered) {
+	if a.steering == nil {
+		a.steering = []steered{}
 	}
-	return out
+	a.steering = append(a.steering, done...)
 }
 
 // unitDown returns an error describing the unit when it is no longer

@@ -86,6 +86,9 @@ func TestModuleMetricsAcrossFlips(t *testing.T) {
 	if _, err := os.Stat(file); err == nil {
 		t.Fatal("check mode wrote metrics")
 	}
+	if mf, ok := r["metrics_file"]; !ok || mf != "" {
+		t.Fatalf("check mode: metrics_file = %v (returned: %v), want \"\" (RETURN: always)", mf, ok)
+	}
 
 	r = h.run(args(map[string]any{"active": "green"}))
 	h.mustOK(r)

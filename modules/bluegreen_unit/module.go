@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -79,14 +80,49 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 func module() ansible.Module[Options] { return newModule(realEnv()) }
 
+// unitModule is the module's lifecycle stages over env e.
+type unitModule struct{ e env }
+
+// request is what a run resolved from its options: the definition it
+// applies, where its metrics go, and the D-Bus connection Open made for it.
+type request struct {
+	c       *config
+	metrics metrics.Target
+	mgr     systemd.Manager
+}
+
 func newModule(e env) ansible.Module[Options] {
+	m := unitModule{e}
 	return ansible.Module[Options]{
 		Name:              "bluegreen_unit",
 		SupportsCheckMode: true,
-		Run: func(actx *ansible.Context, o *Options) (*ansible.Result, error) {
-			return run(actx, e, o)
-		},
+		Run: ansible.Lifecycle(ansible.Stages[Options, *request, *observed, *plan, *applied]{
+			Resolve: m.resolve, // every refusal of bad options, all reported at once
+			Open:    m.open,    // the run's deadline and its D-Bus connection
+			Observe: m.observe, // state file, unit files, unit statuses, binaries, tcp_migrate_req
+			// Plan is pure (makePlan); Changes: a step that changes
+			// something, or a state file to write.
+			Plan:    func(r *request, obs *observed) (*plan, error) { return makePlan(r.c, obs) },
+			Changes: func(_ *request, p *plan) bool { return p.changes() || p.writeState },
+			Lock:    m.lock,   // the service's lock: one run changes a service at a time
+			Apply:   m.apply,  // the pending record, the steps, the state file
+			Report:  m.report, // the result, the metrics file of a real run, the failure message
+		}),
 	}
+}
+
+// resolve validates the options and resolves the definition this run
+// applies (the given one, or the one recorded at the last apply).
+func (m unitModule) resolve(_ *ansible.Context, o *Options) (*request, error) {
+	c, err := configFor(m.e, o)
+	if err != nil {
+		return nil, fmt.Errorf("invalid options, nothing was changed: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	mt, err := metrics.Resolve(string(o.MetricsDir), m.e.metricsDir)
+	if err != nil {
+		return nil, fmt.Errorf("invalid options, nothing was changed: %w", err)
+	}
+	return &request{c: c, metrics: mt}, nil
 }
 
 // configFor resolves the definition this run applies (the given one, or
@@ -115,6 +151,19 @@ func configFor(e env, o *Options) (*config, error) {
 	return c, err
 }
 
+// open bounds the whole run (budget) and connects to systemd once; the
+// later stages share the connection, which closes when the run ends.
+func (m unitModule) open(ctx context.Context, r *request) (context.Context, func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, budget(r.c))
+	mgr, err := m.e.connect(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	r.mgr = mgr
+	return ctx, func() { mgr.Close(); cancel() }, nil
+}
+
 // budget bounds a whole run: waiting for the lock, starting, gating and
 // stopping, with a margin for daemon-reloads.
 func budget(c *config) time.Duration {
@@ -125,85 +174,40 @@ func budget(c *config) time.Duration {
 	return d
 }
 
-func run(actx *ansible.Context, e env, o *Options) (*ansible.Result, error) {
-	c, err := configFor(e, o)
-	if err != nil {
-		return nil, fmt.Errorf("invalid options, nothing was changed: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	mt, err := metrics.Resolve(string(o.MetricsDir), e.metricsDir)
-	if err != nil {
-		return nil, fmt.Errorf("invalid options, nothing was changed: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), budget(c))
-	defer cancel()
-	mgr, err := e.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer mgr.Close()
-
-	obs, err := observe(ctx, e, mgr, c)
-	if err != nil {
-		return nil, err
-	}
-	p, err := makePlan(c, obs)
-	if err != nil {
-		return nil, err
-	}
-	if actx.CheckMode || c.state == "query" {
-		return report(actx, e, c, obs, p, nil, nil, obs.units), nil
-	}
-	if !(p.changes() || p.writeState) {
-		return publish(actx, e, c, mt, obs.state, obs.units, report(actx, e, c, obs, p, nil, nil, obs.units)), nil
-	}
-
-	// Work to do: take the service's lock, then look and plan again, since
-	// another run may have flipped while we waited.
-	lockPath := filepath.Join(e.lockDir, "bluegreen-"+c.name+".lock")
-	lk, err := lock.Acquire(ctx, lockPath, c.lockTimeout)
+// lock takes the service's lock, waiting up to lock_timeout for another
+// run changing it.
+func (m unitModule) lock(ctx context.Context, r *request) (func(), error) {
+	lockPath := filepath.Join(m.e.lockDir, "bluegreen-"+r.c.name+".lock")
+	lk, err := lock.Acquire(ctx, lockPath, r.c.lockTimeout)
 	if err != nil {
 		if errors.Is(err, lock.ErrTimeout) {
-			return nil, fmt.Errorf("another run is changing %s (a flip in progress?): gave up after lock_timeout=%s: %w", c.name, c.lockTimeout, err)
+			return nil, fmt.Errorf("another run is changing %s (a flip in progress?): gave up after lock_timeout=%s: %w", r.c.name, r.c.lockTimeout, err)
 		}
 		return nil, err
 	}
-	defer lk.Release()
-	if obs, err = observe(ctx, e, mgr, c); err != nil {
-		return nil, err
+	return func() { _ = lk.Release() }, nil // as before: the lock goes with the process anyway
+}
+
+// report builds the task's result from how far the run got, writes the
+// service's metrics after a real run, and turns a failed step into the
+// task's message.
+func (m unitModule) report(actx *ansible.Context, run *ansible.Run[*request, *observed, *plan, *applied]) (*ansible.Result, error) {
+	a := run.Done
+	if run.Err != nil && a == nil {
+		// The lock, the second look, or the pending record failed:
+		// nothing was changed, and the error says why.
+		return nil, run.Err
 	}
-	if p, err = makePlan(c, obs); err != nil {
-		return nil, err
+	c, obs, p := run.Req.c, run.Obs, run.Plan
+	st, statuses := obs.state, obs.units
+	if a != nil {
+		st, statuses = a.state, a.statuses
 	}
-	if !(p.changes() || p.writeState) {
-		return publish(actx, e, c, mt, obs.state, obs.units, report(actx, e, c, obs, p, nil, nil, obs.units)), nil
+	res, v := taskResult(actx, m.e, c, obs, p, a, statuses)
+	if !actx.CheckMode && c.state != "query" {
+		publish(actx, c, run.Req.metrics, st, statuses, v)
 	}
-	if c.state == "present" && p.records() {
-		if err := writeState(statePath(e.stateDir, c.name), withPending(obs.state, c, p, e.now())); err != nil {
-			return nil, fmt.Errorf("nothing was changed: recording the %s before it starts failed: %w", p.action, err)
-		}
-	}
-	a := apply(ctx, e, mgr, c, p)
-	var st *State
-	if c.state == "present" {
-		oc := outcome{ok: a.err == nil, started: a.startedAt, duration: time.Duration(a.timings["total"]) * time.Millisecond,
-			targetSHA: obs.binSHA[p.target], targetRun: a.targetRun, activeNow: p.target, previousTo: p.previous,
-			gateFailed: a.failed != nil && a.failed.kind == stepGate}
-		if a.err != nil {
-			oc.reason = a.err.Error()
-			oc.activeNow, oc.previousTo = p.current, ""
-		}
-		st = nextState(obs.state, c, p, oc, c.historySize)
-		if werr := writeState(statePath(e.stateDir, c.name), st); werr != nil {
-			if a.err == nil {
-				a.err = werr
-			} else {
-				a.compensation = append(a.compensation, "writing the state file FAILED: "+werr.Error())
-			}
-		}
-	}
-	statuses := freshStatuses(e, obs)
-	res := publish(actx, e, c, mt, st, statuses, report(actx, e, c, obs, p, a, st, statuses))
-	if a.err != nil {
+	if a != nil && a.err != nil {
 		return res, failure(c, p, a)
 	}
 	return res, nil
@@ -247,29 +251,51 @@ func failure(c *config, p *plan, a *applied) error {
 // held is true when the run held new connections of a shared port on the
 // old colour's sockets before starting the new one.
 func held(a *applied) bool {
-	for _, l := range a.steering {
-		if strings.HasPrefix(l, "hold: ") && strings.Contains(l, ": held on ") {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(a.steering, func(s steered) bool { return s.step == stepHold && s.outcome == heldOnOld })
+}
+
+// unitResult is the task's result, documented by RETURN in
+// plugins/modules/bluegreen_unit.yml (docs_test.go keeps the two in step).
+type unitResult struct {
+	Name     string `json:"name"`
+	Strategy string `json:"strategy"`
+	Action   string `json:"action"`
+	Active   Colour `json:"active"`
+	Previous Colour `json:"previous"`
+	Flipped  bool   `json:"flipped"`
+	// Units: blue, green and sockets (keyed by unit name).
+	Units map[string]any `json:"units"`
+	// Gate is null when no gate ran.
+	Gate      *health.Result   `json:"gate"`
+	TimingsMS map[string]int64 `json:"timings_ms"`
+	Steps     []string         `json:"steps"`
+	History   []HistoryEntry   `json:"history"`
+	StateFile string           `json:"state_file"`
+	UnitFiles []string         `json:"unit_files"`
+	// MetricsFile is "" when none was written.
+	MetricsFile string `json:"metrics_file"`
+	// Returned only when a steering step ran, or a step failed; pointers,
+	// so that an empty list is still returned then.
+	Steering     *[]string `json:"steering,omitempty"`
+	Journal      *[]string `json:"journal,omitempty"`
+	FailedStep   string    `json:"failed_step,omitempty"`
+	Compensation *[]string `json:"compensation,omitempty"`
 }
 
 // publish writes the service's metrics after a real run (st is the state
 // the run leaves; nil when there is none) or removes them with the service,
 // and says where in the result. The run's change stands whatever happens
 // here: a failed write is a warning.
-func publish(actx *ansible.Context, e env, c *config, mt metrics.Target, st *State, statuses map[string]systemd.UnitStatus, res *ansible.Result) *ansible.Result {
-	res.Values.(map[string]any)["metrics_file"] = ""
+func publish(actx *ansible.Context, c *config, mt metrics.Target, st *State, statuses map[string]systemd.UnitStatus, v *unitResult) {
 	file, err := metrics.FileName("bluegreen_unit", c.name)
 	if mt.Dir == "" || err != nil {
-		return res
+		return
 	}
 	if c.state == "absent" || st == nil {
 		if err := metrics.Remove(mt, file); err != nil {
 			actx.Warn(err.Error())
 		}
-		return res
+		return
 	}
 	up := map[Colour]bool{}
 	for _, col := range colours {
@@ -281,95 +307,61 @@ func publish(actx *ansible.Context, e env, c *config, mt metrics.Target, st *Sta
 	}
 	if err != nil {
 		actx.Warn(fmt.Sprintf("metrics of %s not written: %v", c.name, err))
-		return res
+		return
 	}
-	res.Values.(map[string]any)["metrics_file"] = filepath.Join(mt.Dir, file)
-	return res
+	v.MetricsFile = filepath.Join(mt.Dir, file)
 }
 
-// freshStatuses reads the units again after a run, so the result and the
-// metrics show where they ended up; obs's statuses when systemd does not
-// answer.
-func freshStatuses(e env, obs *observed) map[string]systemd.UnitStatus {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	mgr, err := e.connect(ctx)
-	if err != nil {
-		return obs.units
-	}
-	defer mgr.Close()
-	fresh := map[string]systemd.UnitStatus{}
-	for n := range obs.units {
-		if s, err := mgr.Status(ctx, n); err == nil {
-			fresh[n] = s
-		}
-	}
-	return fresh
-}
-
-// report builds the result. a is nil when nothing was applied (check mode,
-// query, or nothing to do); st is the state written by a real run;
-// statuses are the units as they ended up.
-func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *applied, st *State, statuses map[string]systemd.UnitStatus) *ansible.Result {
+// taskResult builds the task's result. a is nil when nothing was applied
+// (check mode, query, or nothing to do); statuses are the units as they
+// ended up.
+func taskResult(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *applied, statuses map[string]systemd.UnitStatus) (*ansible.Result, *unitResult) {
 	for _, w := range p.warnings {
 		actx.Warn(w)
 	}
 	changed := p.changes() || p.writeState
-	active, previous, flipped := p.target, p.previous, p.flip
+	v := &unitResult{
+		Name: c.name, Strategy: c.strategy, Action: p.action,
+		Active: p.target, Previous: p.previous, Flipped: p.flip,
+		StateFile: statePath(e.stateDir, c.name),
+		UnitFiles: unitPaths(e, p, c, obs),
+		TimingsMS: map[string]int64{},
+		Steps:     []string{},
+		History:   []HistoryEntry{},
+	}
 	if c.state == "absent" {
-		active, previous, flipped = "", "", false
+		v.Active, v.Previous, v.Flipped = "", "", false
 	}
-	var steps []string
 	for _, s := range p.steps {
-		steps = append(steps, s.String())
+		v.Steps = append(v.Steps, s.String())
 	}
-	history := []HistoryEntry{}
 	if obs.state != nil {
-		history = obs.state.History
-	}
-	v := map[string]any{
-		"name":       c.name,
-		"strategy":   c.strategy,
-		"action":     p.action,
-		"state_file": statePath(e.stateDir, c.name),
-		"unit_files": unitPaths(e, p, c, obs),
-		"gate":       nil,
-		"timings_ms": map[string]int64{},
+		v.History = obs.state.History
 	}
 	if a != nil {
-		steps = a.done
-		v["timings_ms"] = a.timings
+		v.Steps = append([]string{}, a.done...)
+		v.TimingsMS = a.timings
 		if a.steering != nil {
-			v["steering"] = a.steering
+			steering := make([]string, len(a.steering))
+			for i, s := range a.steering {
+				steering[i] = s.String()
+			}
+			v.Steering = &steering
 		}
 		for _, w := range a.warnings {
 			actx.Warn(w)
 		}
-		if a.gate != nil {
-			v["gate"] = a.gate
-		}
-		if st != nil {
-			history = st.History
+		v.Gate = a.gate
+		if a.state != nil {
+			v.History = a.state.History
 		}
 		if a.err != nil {
-			active, previous, flipped = p.current, previousOf(obs), false
-			v["journal"] = a.journal
-			v["failed_step"] = a.failed.String()
-			v["compensation"] = append([]string{}, a.compensation...)
-			if a.journal == nil {
-				v["journal"] = []string{}
-			}
+			v.Active, v.Previous, v.Flipped = p.current, previousOf(obs), false
+			journal, compensation := append([]string{}, a.journal...), append([]string{}, a.compensation...)
+			v.Journal, v.FailedStep, v.Compensation = &journal, a.failed.String(), &compensation
 		}
 	}
-	if steps == nil {
-		steps = []string{}
-	}
-	v["active"] = active
-	v["previous"] = previous
-	v["flipped"] = flipped
-	v["steps"] = steps
-	v["history"] = history
-	v["units"] = unitsValue(c, obs, statuses)
+	v.Units = unitsValue(c, statuses)
 
 	res := &ansible.Result{Changed: changed, Values: v}
 	switch {
@@ -388,7 +380,7 @@ func report(actx *ansible.Context, e env, c *config, obs *observed, p *plan, a *
 	if actx.Diff && changed {
 		res.Diff = diffs(e, c, p)
 	}
-	return res
+	return res, v
 }
 
 func verb(actx *ansible.Context, past string) string {
@@ -429,7 +421,7 @@ func unitPaths(e env, p *plan, c *config, obs *observed) []string {
 	return out
 }
 
-func unitsValue(c *config, obs *observed, statuses map[string]systemd.UnitStatus) map[string]any {
+func unitsValue(c *config, statuses map[string]systemd.UnitStatus) map[string]any {
 	out := map[string]any{}
 	sockets := map[string]any{}
 	for n, st := range statuses {

@@ -21,6 +21,7 @@ import (
 	"github.com/chezlepro/sovereign/internal/ansible/ansibletest"
 	"github.com/chezlepro/sovereign/internal/health"
 	"github.com/chezlepro/sovereign/internal/lock"
+	"github.com/chezlepro/sovereign/internal/reuseport"
 	"github.com/chezlepro/sovereign/internal/systemd"
 )
 
@@ -77,22 +78,25 @@ func (f *fakeSteerer) log(format string, a ...any) {
 	f.fake.Calls = append(f.fake.Calls, "steer "+fmt.Sprintf(format, a...))
 }
 
-func (f *fakeSteerer) Hold(old int) ([]string, error) {
+// port8080 is the one group the fake steers.
+var port8080 = reuseport.Group{Family: "tcp", Addr: "0.0.0.0:8080"}
+
+func (f *fakeSteerer) Hold(old int) ([]steered, error) {
 	f.log("hold %d", old)
 	if f.holdErr != nil {
 		return nil, f.holdErr
 	}
-	return []string{"tcp 0.0.0.0:8080: held on the old colour's 1 socket(s)"}, nil
+	return []steered{{step: stepHold, group: port8080, outcome: heldOnOld, listening: 1, old: 1}}, nil
 }
 
-func (f *fakeSteerer) Move(old, neu int) ([]string, error) {
+func (f *fakeSteerer) Move(old, neu int) ([]steered, error) {
 	f.log("move %d %d", old, neu)
-	return []string{"tcp 0.0.0.0:8080: moved to the new colour's 1 socket(s)"}, nil
+	return []steered{{step: stepMove, group: port8080, outcome: movedToNew, listening: 2, old: 1, new: 1}}, nil
 }
 
-func (f *fakeSteerer) Release(pid int) ([]string, error) {
+func (f *fakeSteerer) Release(pid int) ([]steered, error) {
 	f.log("release %d", pid)
-	return []string{"tcp 0.0.0.0:8080: released"}, nil
+	return []steered{{step: stepRelease, group: port8080, outcome: released, old: 1}}, nil
 }
 
 func indexOf(list []string, s string) int {
@@ -751,5 +755,53 @@ func TestModuleAbsent(t *testing.T) {
 	}
 	if r := h.run(map[string]any{"name": "webapp", "state": "absent"}); r.bool("changed") {
 		t.Fatalf("absent twice: %v", r)
+	}
+}
+
+// A state file that does not parse stops the run before anything changes,
+// naming the file and what to do; the file is left as it was.
+func TestModuleCorruptStateFile(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	path := statePath(h.env.stateDir, "webapp")
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.Reset()
+	for _, a := range []map[string]any{args(map[string]any{"active": "green"}), {"name": "webapp", "state": "query"}} {
+		r := h.run(a)
+		if msg := r.str("msg"); !r.bool("failed") || !strings.Contains(msg, path+" is not valid JSON") || !strings.Contains(msg, "(fix or remove it)") {
+			t.Fatalf("%v: msg %q", a, msg)
+		}
+	}
+	if b, _ := os.ReadFile(path); string(b) != "{not json" {
+		t.Fatalf("state file changed: %q", b)
+	}
+	if len(h.fake.Calls) > 0 {
+		t.Fatalf("a run with a corrupt state file acted on systemd: %q", h.fake.Calls)
+	}
+}
+
+// A run connects to systemd once (Open), and the units a flip reports are
+// those it left, read over that connection.
+func TestModuleOneConnectionPerRun(t *testing.T) {
+	h := newHarness(t)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"})))
+	h.connects.Store(0)
+	r := h.run(args(map[string]any{"active": "green"}))
+	h.mustOK(r)
+	if n := h.connects.Load(); n != 1 {
+		t.Fatalf("a flip made %d connections to systemd, want 1", n)
+	}
+	units, _ := r["units"].(map[string]any)
+	green, _ := units["green"].(map[string]any)
+	blue, _ := units["blue"].(map[string]any)
+	if green["active_state"] != "active" || blue["active_state"] != "inactive" {
+		t.Fatalf("units after the flip: %v", units)
+	}
+	h.connects.Store(0)
+	h.mustOK(h.run(args(map[string]any{"active": "blue"}), "check_mode"))
+	if n := h.connects.Load(); n != 1 {
+		t.Fatalf("check mode made %d connections to systemd, want 1", n)
 	}
 }

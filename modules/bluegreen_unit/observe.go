@@ -2,21 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/chezlepro/sovereign/internal/fsutil"
 	"github.com/chezlepro/sovereign/internal/systemd"
 )
 
 // observe reads what the plan needs. It changes nothing.
-func observe(ctx context.Context, e env, mgr systemd.Manager, c *config) (*observed, error) {
+func (m unitModule) observe(ctx context.Context, r *request) (*observed, error) {
+	e, mgr, c := m.e, r.mgr, r.c
 	obs := &observed{files: map[string]fileObs{}, units: map[string]systemd.UnitStatus{}, binSHA: map[Colour]string{}}
 	var err error
 	if obs.state, err = readState(statePath(e.stateDir, c.name)); err != nil {
@@ -88,19 +87,15 @@ func readFileObs(path string) (fileObs, error) {
 }
 
 // fileSHA256 is the hex sha256 of a regular file, or "" when it cannot be
-// read (not deployed yet, say).
+// read (not deployed yet, say) or is not a regular file (never read: a
+// device could be endless).
 func fileSHA256(path string) string {
-	f, err := os.Open(path)
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	sum, _, err := fsutil.HashFile(path)
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return ""
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return ""
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return sum
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -335,45 +336,67 @@ func subst(what, s string, vars map[string]string) (string, error) {
 	return out, err
 }
 
-// newConfig validates opts and resolves them. Every error names the option.
+// newConfig validates opts and resolves them. Every error names the
+// option, and every error is reported, phase by phase: how the run runs,
+// then for state=present the service, the strategy, the sockets, the
+// service options, and last each colour's substitutions.
 func newConfig(o *Options) (*config, error) {
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
 	c := &config{
 		name: o.Name, state: o.State, action: o.Action, strategy: o.Strategy,
 		keepWarm: o.KeepWarm, migrate: o.ReuseportMigrate, steer: o.ReuseportSteer,
 		historySize: o.HistorySize, journalLines: o.JournalLines,
 		colour: map[Colour]*colourConfig{},
 	}
-	add(checkName(o.Name))
-	if o.Active != "" {
-		col, err := parseColour(o.Active)
-		add(err)
-		c.active = col
-	}
-	if o.HistorySize < 1 || o.HistorySize > 1000 {
-		add(fmt.Errorf("history_size must be between 1 and 1000, got %d", o.HistorySize))
-	}
-	if o.JournalLines < 0 || o.JournalLines > 1000 {
-		add(fmt.Errorf("journal_lines must be between 0 and 1000, got %d", o.JournalLines))
-	}
-	var err error
-	c.lockTimeout, err = seconds("lock_timeout", o.LockTimeout)
-	add(err)
+	errs := []error{resolveRun(c, o)}
 	if o.State != "present" {
 		if o.Action != "" || o.Active != "" {
-			add(fmt.Errorf("active and action only apply to state=present, not state=%s", o.State))
+			errs = append(errs, fmt.Errorf("active and action only apply to state=present, not state=%s", o.State))
 		}
 		return c, errors.Join(errs...)
 	}
-
+	var err error
 	c.stopDelay, err = seconds("stop_delay", o.StopDelay)
-	add(err)
-	s := &c.service
+	errs = append(errs, err)
+	c.service, err = resolveService(o)
+	errs = append(errs, err, checkStrategy(o))
+	c.sockets, err = resolveSockets(o.Sockets)
+	errs = append(errs, err)
+	optKeys, err := serviceOptionKeys(o.ServiceOptions)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	err = resolveColours(c, o, optKeys)
+	return c, err
+}
+
+// resolveRun checks what every state shares: the name, the colour asked
+// for, and how the run keeps its history, journal and lock.
+func resolveRun(c *config, o *Options) error {
+	errs := []error{checkName(o.Name)}
+	if o.Active != "" {
+		col, err := parseColour(o.Active)
+		errs = append(errs, err)
+		c.active = col
+	}
+	if o.HistorySize < 1 || o.HistorySize > 1000 {
+		errs = append(errs, fmt.Errorf("history_size must be between 1 and 1000, got %d", o.HistorySize))
+	}
+	if o.JournalLines < 0 || o.JournalLines > 1000 {
+		errs = append(errs, fmt.Errorf("journal_lines must be between 0 and 1000, got %d", o.JournalLines))
+	}
+	var err error
+	c.lockTimeout, err = seconds("lock_timeout", o.LockTimeout)
+	return errors.Join(append(errs, err)...)
+}
+
+// resolveService checks what both colours' services share: type, restart,
+// timeouts, description, user and group, and the hardening.
+func resolveService(o *Options) (serviceConfig, error) {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	var s serviceConfig
+	var err error
 	s.serviceType = o.ServiceType
 	s.restart = o.Restart
 	if s.restart == "never" {
@@ -420,73 +443,91 @@ func newConfig(o *Options) (*config, error) {
 			}
 		}
 	}
+	return s, errors.Join(errs...)
+}
 
+// checkStrategy checks that state=present has a command and a gate, and
+// that the strategy fits the sockets and keep_warm.
+func checkStrategy(o *Options) error {
+	var errs []error
 	if len(o.Command) == 0 {
-		add(errors.New("command is required with state=present: the argv of the service, e.g. [/opt/NAME/{colour}/bin/NAME, --flag]"))
+		errs = append(errs, errors.New("command is required with state=present: the argv of the service, e.g. [/opt/NAME/{colour}/bin/NAME, --flag]"))
 	}
 	if o.Health == nil {
-		add(errors.New("health is required with state=present: the gate a colour must pass before it takes traffic (url, address or command)"))
+		errs = append(errs, errors.New("health is required with state=present: the gate a colour must pass before it takes traffic (url, address or command)"))
 	}
 	switch o.Strategy {
 	case "socket":
 		if len(o.Sockets) == 0 {
-			add(errors.New("strategy socket needs sockets: at least one {name, listen} for systemd to hold"))
+			errs = append(errs, errors.New("strategy socket needs sockets: at least one {name, listen} for systemd to hold"))
 		}
 	default:
 		if len(o.Sockets) > 0 {
-			add(fmt.Errorf("sockets only apply to strategy socket, not %s", o.Strategy))
+			errs = append(errs, fmt.Errorf("sockets only apply to strategy socket, not %s", o.Strategy))
 		}
 	}
 	if o.KeepWarm && o.Strategy == "exclusive" {
-		add(errors.New("keep_warm cannot be used with strategy exclusive: the colours cannot run at the same time"))
+		errs = append(errs, errors.New("keep_warm cannot be used with strategy exclusive: the colours cannot run at the same time"))
 	}
-	seenSock := map[string]bool{}
-	for i, so := range o.Sockets {
+	return errors.Join(errs...)
+}
+
+// resolveSockets checks each socket: a unique name, addresses to listen
+// on, a backlog in range.
+func resolveSockets(sockets []Socket) ([]socketConfig, error) {
+	var out []socketConfig
+	var errs []error
+	seen := map[string]bool{}
+	for i, so := range sockets {
 		sc := socketConfig{name: so.Name}
 		if !sockNameRe.MatchString(so.Name) {
-			add(fmt.Errorf("sockets[%d].name %q is not valid: use letters, digits, '_', '.' or '-' (it becomes FileDescriptorName= and part of the unit name)", i, so.Name))
+			errs = append(errs, fmt.Errorf("sockets[%d].name %q is not valid: use letters, digits, '_', '.' or '-' (it becomes FileDescriptorName= and part of the unit name)", i, so.Name))
 		}
-		if seenSock[so.Name] {
-			add(fmt.Errorf("sockets[%d].name %q is given twice", i, so.Name))
+		if seen[so.Name] {
+			errs = append(errs, fmt.Errorf("sockets[%d].name %q is given twice", i, so.Name))
 		}
-		seenSock[so.Name] = true
+		seen[so.Name] = true
 		if len(so.Listen) == 0 {
-			add(fmt.Errorf("sockets[%d].listen is empty", i))
+			errs = append(errs, fmt.Errorf("sockets[%d].listen is empty", i))
 		}
 		for j, l := range so.Listen {
-			add(checkListen(fmt.Sprintf("sockets[%d].listen[%d]", i, j), l))
+			errs = append(errs, checkListen(fmt.Sprintf("sockets[%d].listen[%d]", i, j), l))
 		}
 		sc.listen = so.Listen
 		if so.Backlog != nil {
 			if *so.Backlog < 1 || *so.Backlog > 1<<20 {
-				add(fmt.Errorf("sockets[%d].backlog must be between 1 and 1048576", i))
+				errs = append(errs, fmt.Errorf("sockets[%d].backlog must be between 1 and 1048576", i))
 			}
 			sc.backlog = *so.Backlog
 		}
-		c.sockets = append(c.sockets, sc)
+		out = append(out, sc)
 	}
-	var optKeys []string
-	for k := range o.ServiceOptions {
-		optKeys = append(optKeys, k)
-	}
-	sort.Strings(optKeys)
-	for _, k := range optKeys {
+	return out, errors.Join(errs...)
+}
+
+// serviceOptionKeys are service_options' keys, sorted; each must be a
+// directive name the module does not write itself.
+func serviceOptionKeys(opts map[string]any) ([]string, error) {
+	keys := slices.Sorted(maps.Keys(opts))
+	var errs []error
+	for _, k := range keys {
 		if !optKeyRe.MatchString(k) {
-			add(fmt.Errorf("service_options key %q is not a systemd directive name", k))
+			errs = append(errs, fmt.Errorf("service_options key %q is not a systemd directive name", k))
 		} else if opt, ok := managedKeys[k]; ok {
 			options := "option"
 			if strings.Contains(opt, " and ") {
 				options = "options"
 			}
-			add(fmt.Errorf("service_options may not set %s: use the %s %s", k, opt, options))
+			errs = append(errs, fmt.Errorf("service_options may not set %s: use the %s %s", k, opt, options))
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	return keys, errors.Join(errs...)
+}
 
-	// A problem both colours share is reported once; one that only a
-	// colour's substitution causes names the colour.
+// resolveColours substitutes each colour's values into c.colour. A problem
+// both colours share is reported once; one that only a colour's
+// substitution causes names the colour.
+func resolveColours(c *config, o *Options, optKeys []string) error {
 	perColour := map[Colour][]string{}
 	for _, col := range colours {
 		cc, err := resolveColour(o, col, optKeys)
@@ -496,6 +537,7 @@ func newConfig(o *Options) (*config, error) {
 		}
 		c.colour[col] = cc
 	}
+	var errs []error
 	for _, col := range colours {
 		for _, msg := range perColour[col] {
 			shared := slices.Contains(perColour[col.Other()], msg)
@@ -507,7 +549,7 @@ func newConfig(o *Options) (*config, error) {
 			}
 		}
 	}
-	return c, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // splitErrors lists the messages of an errors.Join.
@@ -576,108 +618,141 @@ func colourVars(o *Options, col Colour) (map[string]string, error) {
 	return vars, nil
 }
 
+// resolveColour is what col's units hold once its placeholders are
+// substituted, every value checked for what it is written into.
 func resolveColour(o *Options, col Colour, optKeys []string) (*colourConfig, error) {
 	vars, err := colourVars(o, col)
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
-	sub := func(what, v string) string {
-		s, err := subst(what, v, vars)
-		if err == nil {
-			err = checkLine(what, s)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-		return s
-	}
-	subPath := func(what, v string) string {
-		s, err := subst(what, v, vars)
-		if err == nil {
-			err = checkPath(what, s)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-		return s
-	}
-	cc := &colourConfig{}
-	for i, a := range o.Command {
-		what := fmt.Sprintf("command[%d]", i)
-		if i == 0 {
-			cc.command = append(cc.command, subPath(what, a))
-			continue
-		}
-		s := sub(what, a)
-		if s == ";" {
-			errs = append(errs, fmt.Errorf("%s is a lone ';', which systemd reads as a command separator", what))
-		}
-		cc.command = append(cc.command, s)
-	}
-	keys := make([]string, 0, len(o.Environment))
-	for k := range o.Environment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		what := "environment." + k
-		if !envKeyRe.MatchString(k) {
-			errs = append(errs, fmt.Errorf("environment key %q is not a variable name", k))
-			continue
-		}
-		v, err := scalar(what, o.Environment[k])
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		v = sub(what, v)
-		if n := len(k) + 1 + len(v); n > maxArg && len(v) <= maxArg {
-			errs = append(errs, fmt.Errorf("%s: %s=VALUE is %d bytes: at most %d fit in one environment variable (the kernel's MAX_ARG_STRLEN)", what, k, n, maxArg))
-		}
-		cc.environment = append(cc.environment, [2]string{k, v})
-	}
-	for i, f := range o.EnvironmentFiles {
-		what := fmt.Sprintf("environment_files[%d]", i)
-		optional := strings.HasPrefix(f, "-")
-		p := subPath(what, strings.TrimPrefix(f, "-"))
-		if optional {
-			p = "-" + p
-		}
-		cc.environmentFiles = append(cc.environmentFiles, p)
-	}
-	for i, cr := range o.Credentials {
-		what := fmt.Sprintf("credentials[%d]", i)
-		if !credNameRe.MatchString(cr.Name) {
-			errs = append(errs, fmt.Errorf("%s.name %q is not a credential name: letters, digits, '_', '.' or '-'", what, cr.Name))
-		}
-		cc.credentials = append(cc.credentials, [2]string{cr.Name, subPath(what+".path", cr.Path)})
+	s := &substituter{vars: vars}
+	cc := &colourConfig{
+		command:          s.command(o.Command),
+		environment:      s.environment(o.Environment),
+		environmentFiles: s.environmentFiles(o.EnvironmentFiles),
+		credentials:      s.credentials(o.Credentials),
 	}
 	if o.WorkingDirectory != "" {
-		cc.workingDirectory = subPath("working_directory", o.WorkingDirectory)
+		cc.workingDirectory = s.path("working_directory", o.WorkingDirectory)
 	}
 	if o.Hardening != nil {
 		for i, p := range o.Hardening.ReadWritePaths {
-			cc.readWritePaths = append(cc.readWritePaths, subPath(fmt.Sprintf("hardening.read_write_paths[%d]", i), p))
+			cc.readWritePaths = append(cc.readWritePaths, s.path(fmt.Sprintf("hardening.read_write_paths[%d]", i), p))
 		}
 	}
 	for _, k := range optKeys {
 		what := "service_options." + k
 		v, err := scalar(what, o.ServiceOptions[k])
 		if err != nil {
-			errs = append(errs, err)
+			s.fail(err)
 			continue
 		}
-		cc.serviceOptions = append(cc.serviceOptions, [2]string{k, sub(what, v)})
+		cc.serviceOptions = append(cc.serviceOptions, [2]string{k, s.line(what, v)})
 	}
 	if o.Health != nil {
-		g, err := resolveGate(o.Health, sub)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		g, err := resolveGate(o.Health, s.line)
+		s.fail(err)
 		cc.gate = g
 	}
-	return cc, errors.Join(errs...)
+	return cc, errors.Join(s.errs...)
+}
+
+// substituter substitutes one colour's placeholders and checks the result,
+// collecting every error.
+type substituter struct {
+	vars map[string]string
+	errs []error
+}
+
+func (s *substituter) fail(err error) {
+	if err != nil {
+		s.errs = append(s.errs, err)
+	}
+}
+
+// line substitutes v, which must stay one line of a unit file.
+func (s *substituter) line(what, v string) string { return s.checked(what, v, checkLine) }
+
+// path substitutes v, which must be an absolute, clean path.
+func (s *substituter) path(what, v string) string { return s.checked(what, v, checkPath) }
+
+func (s *substituter) checked(what, v string, check func(what, v string) error) string {
+	out, err := subst(what, v, s.vars)
+	if err == nil {
+		err = check(what, out)
+	}
+	s.fail(err)
+	return out
+}
+
+// command is the argv: an absolute program, then arguments that are not a
+// lone ';' (systemd's command separator).
+func (s *substituter) command(argv []string) []string {
+	var out []string
+	for i, a := range argv {
+		what := fmt.Sprintf("command[%d]", i)
+		if i == 0 {
+			out = append(out, s.path(what, a))
+			continue
+		}
+		v := s.line(what, a)
+		if v == ";" {
+			s.fail(fmt.Errorf("%s is a lone ';', which systemd reads as a command separator", what))
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// environment is the variables sorted by name, each NAME=VALUE within what
+// the kernel passes to a program.
+func (s *substituter) environment(env map[string]any) [][2]string {
+	var out [][2]string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		what := "environment." + k
+		if !envKeyRe.MatchString(k) {
+			s.fail(fmt.Errorf("environment key %q is not a variable name", k))
+			continue
+		}
+		v, err := scalar(what, env[k])
+		if err != nil {
+			s.fail(err)
+			continue
+		}
+		v = s.line(what, v)
+		if n := len(k) + 1 + len(v); n > maxArg && len(v) <= maxArg {
+			s.fail(fmt.Errorf("%s: %s=VALUE is %d bytes: at most %d fit in one environment variable (the kernel's MAX_ARG_STRLEN)", what, k, n, maxArg))
+		}
+		out = append(out, [2]string{k, v})
+	}
+	return out
+}
+
+// environmentFiles are absolute paths, each optional when it starts with '-'.
+func (s *substituter) environmentFiles(files []string) []string {
+	var out []string
+	for i, f := range files {
+		optional := strings.HasPrefix(f, "-")
+		p := s.path(fmt.Sprintf("environment_files[%d]", i), strings.TrimPrefix(f, "-"))
+		if optional {
+			p = "-" + p
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// credentials are name and absolute path pairs.
+func (s *substituter) credentials(creds []Credential) [][2]string {
+	var out [][2]string
+	for i, cr := range creds {
+		what := fmt.Sprintf("credentials[%d]", i)
+		if !credNameRe.MatchString(cr.Name) {
+			s.fail(fmt.Errorf("%s.name %q is not a credential name: letters, digits, '_', '.' or '-'", what, cr.Name))
+		}
+		out = append(out, [2]string{cr.Name, s.path(what+".path", cr.Path)})
+	}
+	return out
 }
 
 func resolveGate(h *Health, sub func(what, v string) string) (health.Gate, error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -229,7 +231,45 @@ func makePlan(c *config, obs *observed) (*plan, error) {
 	return planPresent(c, obs)
 }
 
+// planPresent plans state=present in phases: which colour ends up active
+// (the deploy, flip, rollback, start or converge), the kernel setting, the
+// unit files, bringing the target up behind its gate, and the commit.
 func planPresent(c *config, obs *observed) (*plan, error) {
+	p, err := planTarget(c, obs)
+	if err != nil {
+		return nil, err
+	}
+	// The kernel setting first: if it cannot be made, nothing else is done.
+	migrate, warn, err := migrateSteps(c, obs)
+	if err != nil {
+		return nil, err
+	}
+	p.steps, p.warnings = append(p.steps, migrate...), append(p.warnings, warn...)
+
+	desired := desiredUnits(c)
+	p.managedUnits = slices.Sorted(maps.Keys(desired))
+	if err := refuseForeign(ownedFiles(c, obs, p.managedUnits)...); err != nil {
+		return nil, err
+	}
+	files, warn := unitFileSteps(c, obs, p, desired)
+	p.steps, p.warnings = append(p.steps, files...), append(p.warnings, warn...)
+
+	steer := steers(c, obs, p)
+	p.steps = append(p.steps, bringUpSteps(c, obs, p, desired, steer)...)
+	p.steps = append(p.steps, commitSteps(c, obs, p, steer)...)
+
+	p.writeState = p.records() || obs.state == nil || obs.state.Strategy != c.strategy ||
+		obs.state.Active != p.target || !slices.Equal(obs.state.Units, p.managedUnits) ||
+		!bytes.Equal(obs.state.Definition, c.definition) || obs.state.Pending != nil
+	return p, nil
+}
+
+// planTarget decides which colour ends up active and what the run is: a
+// deploy (none active yet), a flip, a rollback, a start (the active colour
+// is down) or a converge (the active colour stays, and runs). It refuses a
+// change of strategy while a colour runs, a flip with no colour active and
+// a rollback with no previous colour.
+func planTarget(c *config, obs *observed) (*plan, error) {
 	cur, warn := currentActive(c, obs)
 	p := &plan{current: cur, warnings: warn}
 	if obs.state != nil {
@@ -262,46 +302,54 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		}
 		p.target = cur
 	}
+	p.flip = p.target != cur
 	if p.action == "" {
 		switch {
 		case cur == "":
 			p.action = "deploy"
-		case cur != p.target:
+		case p.flip:
 			p.action = "flip"
-		default:
+		case running(obs.units[serviceUnit(c.name, p.target)]):
 			p.action = "converge"
+		default:
+			p.action = "start"
 		}
 	}
-	p.flip = p.target != cur
 	if p.flip {
 		p.previous = cur
 	}
-
-	target, other := p.target, p.target.Other()
-	tu, ou := serviceUnit(c.name, target), serviceUnit(c.name, other)
-	tst, ost := obs.units[tu], obs.units[ou]
 	if cur != "" {
 		p.oldRunning = running(obs.units[serviceUnit(c.name, cur)])
 	}
+	return p, nil
+}
 
-	// The kernel setting first: if it cannot be made, nothing else is done.
-	if c.strategy == "reuseport" && c.migrate {
-		switch obs.migrate {
-		case "":
-			p.warnings = append(p.warnings, "this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): connections still queued on the old colour's socket are reset when it stops; strategy socket avoids that")
-		case "1":
-		default:
-			if obs.migrateUnwritable != nil {
-				return nil, migrateError(obs.migrateUnwritable)
-			}
-			p.steps = append(p.steps, step{kind: stepSysctl, reason: "migrate connections queued on a closing SO_REUSEPORT socket to the other colour"})
-		}
-		if obs.migrate != "" && (!obs.sysctlConf.exists || obs.sysctlConf.content != sysctlContent) {
-			p.steps = append(p.steps, step{kind: stepSysctlConf, unit: sysctlConfName, content: sysctlContent, before: obs.sysctlConf, reason: "keep tcp_migrate_req=1 across reboots"})
-		}
+// migrateSteps set net.ipv4.tcp_migrate_req for strategy reuseport, now
+// and across reboots, or refuse when /proc/sys is read-only.
+func migrateSteps(c *config, obs *observed) ([]step, []string, error) {
+	if c.strategy != "reuseport" || !c.migrate {
+		return nil, nil, nil
 	}
+	var steps []step
+	var warnings []string
+	switch obs.migrate {
+	case "":
+		warnings = append(warnings, "this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): connections still queued on the old colour's socket are reset when it stops; strategy socket avoids that")
+	case "1":
+	default:
+		if obs.migrateUnwritable != nil {
+			return nil, nil, migrateError(obs.migrateUnwritable)
+		}
+		steps = append(steps, step{kind: stepSysctl, reason: "migrate connections queued on a closing SO_REUSEPORT socket to the other colour"})
+	}
+	if obs.migrate != "" && (!obs.sysctlConf.exists || obs.sysctlConf.content != sysctlContent) {
+		steps = append(steps, step{kind: stepSysctlConf, unit: sysctlConfName, content: sysctlContent, before: obs.sysctlConf, reason: "keep tcp_migrate_req=1 across reboots"})
+	}
+	return steps, warnings, nil
+}
 
-	// Prepare: unit files.
+// desiredUnits are the unit files the definition renders, by name.
+func desiredUnits(c *config) map[string]string {
 	desired := map[string]string{}
 	for _, col := range colours {
 		desired[serviceUnit(c.name, col)] = renderService(c, col)
@@ -309,12 +357,12 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 			desired[socketUnit(c.name, col, so.name)] = renderSocket(c, so, col)
 		}
 	}
-	names := make([]string, 0, len(desired))
-	for n := range desired {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	p.managedUnits = names
+	return desired
+}
+
+// ownedFiles are the files the plan may overwrite or remove: the units it
+// renders, those it managed before, and the sysctl.d file.
+func ownedFiles(c *config, obs *observed, names []string) []fileObs {
 	mine := []fileObs{}
 	for _, n := range names {
 		mine = append(mine, obs.files[n])
@@ -327,12 +375,16 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	if c.strategy == "reuseport" && c.migrate {
 		mine = append(mine, obs.sysctlConf)
 	}
-	if err := refuseForeign(mine...); err != nil {
-		return nil, err
-	}
+	return mine
+}
 
-	var written []string
-	for _, n := range names {
+// unitFileSteps write the unit files that differ, remove those the module
+// no longer wants (a removed socket), and reload systemd when it must.
+func unitFileSteps(c *config, obs *observed, p *plan, desired map[string]string) ([]step, []string) {
+	var steps []step
+	var warnings, written []string
+	tu := serviceUnit(c.name, p.target)
+	for _, n := range p.managedUnits {
 		f := obs.files[n]
 		if f.exists && f.content == desired[n] {
 			continue
@@ -341,41 +393,53 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 		if f.exists {
 			reason = "unit changed"
 		}
-		p.steps = append(p.steps, step{kind: stepWriteUnit, unit: n, content: desired[n], before: f, reason: reason})
+		steps = append(steps, step{kind: stepWriteUnit, unit: n, content: desired[n], before: f, reason: reason})
 		written = append(written, n)
-		st := obs.units[n]
-		if f.exists && running(st) {
+		if f.exists && running(obs.units[n]) {
 			switch {
 			case strings.HasSuffix(n, ".socket"):
-				p.warnings = append(p.warnings, fmt.Sprintf("%s changed while it listens: its new listen settings apply when the socket unit restarts", n))
+				warnings = append(warnings, fmt.Sprintf("%s changed while it listens: its new listen settings apply when the socket unit restarts", n))
 			case n == tu && !p.flip:
-				p.warnings = append(p.warnings, fmt.Sprintf("%s changed while it runs: the running process keeps the previous definition until the colour is started again (flip to the other colour and back)", n))
+				warnings = append(warnings, fmt.Sprintf("%s changed while it runs: the running process keeps the previous definition until the colour is started again (flip to the other colour and back)", n))
 			}
 		}
 	}
-	// Units the module managed before but no longer wants (a removed socket).
 	if obs.state != nil {
 		for _, n := range obs.state.Units {
 			if _, keep := desired[n]; keep || !obs.files[n].exists {
 				continue
 			}
-			p.steps = append(p.steps, removeUnitSteps(n, obs)...)
+			steps = append(steps, removeUnitSteps(n, obs)...)
 			written = append(written, n)
 		}
 	}
-	needReload := len(written) > 0
-	for _, n := range names {
-		if obs.units[n].NeedDaemonReload {
-			needReload = true
-		}
-	}
+	needReload := len(written) > 0 || slices.ContainsFunc(p.managedUnits, func(n string) bool { return obs.units[n].NeedDaemonReload })
 	if needReload {
 		reason := "load changed unit files"
 		if len(written) > 0 {
 			reason = "load " + strings.Join(written, ", ")
 		}
-		p.steps = append(p.steps, step{kind: stepReload, reason: reason})
+		steps = append(steps, step{kind: stepReload, reason: reason})
 	}
+	return steps, warnings
+}
+
+// steers is whether a flip steers the port's SO_REUSEPORT group: when the
+// group holds only the old colour's sockets, the new colour's join at
+// known positions (with keep_warm both colours may listen already).
+func steers(c *config, obs *observed, p *plan) bool {
+	tst, ost := obs.units[serviceUnit(c.name, p.target)], obs.units[serviceUnit(c.name, p.target.Other())]
+	return (c.strategy == "reuseport" || c.strategy == "socket") && c.steer && p.flip && running(ost) && !running(tst) && !c.keepWarm
+}
+
+// bringUpSteps start the target colour and gate it, each with the undo
+// that leaves traffic where it was should it fail: nothing for a converge,
+// the active colour for a start, the new colour for a deploy, flip or
+// rollback.
+func bringUpSteps(c *config, obs *observed, p *plan, desired map[string]string, steer bool) []step {
+	target, other := p.target, p.target.Other()
+	tu, ou := serviceUnit(c.name, target), serviceUnit(c.name, other)
+	tst, ost := obs.units[tu], obs.units[ou]
 
 	// The target colour's sockets listen before its service starts (the
 	// service gets them); when the target already serves, they only need
@@ -387,59 +451,59 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 			stopTargetSockets = append(stopTargetSockets, step{kind: stepStop, unit: n, reason: "the new colour failed: its socket stops listening"})
 		}
 	}
-	if !p.flip && running(tst) {
-		p.steps = append(p.steps, startSockets...)
-	}
-
-	// Steer the port's SO_REUSEPORT group during a flip, when the group
-	// holds only the old colour's sockets: the new colour's then join at
-	// known positions (with keep_warm both colours may listen already).
-	steer := (c.strategy == "reuseport" || c.strategy == "socket") && c.steer && p.flip && running(ost) && !running(tst) && !c.keepWarm
-
-	var undo []step
+	var steps, undo []step
 	switch {
 	case !p.flip && running(tst):
 		// The active colour already serves: nothing to start.
+		return startSockets
 	case !p.flip:
-		p.action = "start"
 		undo = append(append([]step{}, stopTargetSockets...), step{kind: stepStop, unit: tu, reason: "the active colour failed to start"})
-		p.steps = append(p.steps, startSockets...)
-		p.steps = append(p.steps,
+		steps = append(steps, startSockets...)
+		return append(steps,
 			step{kind: stepStart, unit: tu, colour: target, reason: "the active colour is not running", onFailure: undo},
 			step{kind: stepGate, unit: tu, colour: target, reason: "check the active colour", onFailure: undo})
-	default:
-		undo = []step{{kind: stepStop, unit: tu, reason: "the new colour failed: take it down, traffic stays where it was"}}
-		if c.strategy == "exclusive" && running(ost) {
-			p.steps = append(p.steps, step{kind: stepStop, unit: ou, reason: "strategy exclusive: the old colour must release the port first"})
-			undo = append(undo, step{kind: stepStart, unit: ou, reason: "strategy exclusive: bring the old colour back"})
-		}
-		if running(tst) {
-			changed := desired[tu] != obs.files[tu].content
-			rec := ""
-			if obs.state != nil {
-				rec = obs.state.Colours[target].SHA256
-			}
-			binChanged := rec != "" && obs.binSHA[target] != "" && rec != obs.binSHA[target]
-			if changed || binChanged {
-				p.steps = append(p.steps, step{kind: stepStop, unit: tu, reason: "the warm colour runs an older definition or binary: restart it"})
-			}
-		}
-		// Its sockets stop first: with the service still holding them they
-		// keep listening, but systemd cannot start the service again for a
-		// connection that arrives once the service is down.
-		undo = append(append([]step{}, stopTargetSockets...), undo...)
-		if steer {
-			p.steps = append(p.steps, step{kind: stepHold, colour: cur, reason: "new connections stay on the old colour's sockets until the new colour passes its gate"})
-			undo = append(undo, step{kind: stepRelease, colour: cur, reason: "the kernel spreads new connections by hash again"})
-		}
-		p.steps = append(p.steps, startSockets...)
-		p.steps = append(p.steps,
-			step{kind: stepStart, unit: tu, colour: target, reason: "bring up the new colour", onFailure: undo},
-			step{kind: stepGate, unit: tu, colour: target, reason: "health gate before traffic moves", onFailure: undo})
 	}
+	undo = []step{{kind: stepStop, unit: tu, reason: "the new colour failed: take it down, traffic stays where it was"}}
+	if c.strategy == "exclusive" && running(ost) {
+		steps = append(steps, step{kind: stepStop, unit: ou, reason: "strategy exclusive: the old colour must release the port first"})
+		undo = append(undo, step{kind: stepStart, unit: ou, reason: "strategy exclusive: bring the old colour back"})
+	}
+	if running(tst) && warmIsStale(c, obs, target, desired[tu]) {
+		steps = append(steps, step{kind: stepStop, unit: tu, reason: "the warm colour runs an older definition or binary: restart it"})
+	}
+	// Its sockets stop first: with the service still holding them they
+	// keep listening, but systemd cannot start the service again for a
+	// connection that arrives once the service is down.
+	undo = append(append([]step{}, stopTargetSockets...), undo...)
+	if steer {
+		steps = append(steps, step{kind: stepHold, colour: p.current, reason: "new connections stay on the old colour's sockets until the new colour passes its gate"})
+		undo = append(undo, step{kind: stepRelease, colour: p.current, reason: "the kernel spreads new connections by hash again"})
+	}
+	steps = append(steps, startSockets...)
+	return append(steps,
+		step{kind: stepStart, unit: tu, colour: target, reason: "bring up the new colour", onFailure: undo},
+		step{kind: stepGate, unit: tu, colour: target, reason: "health gate before traffic moves", onFailure: undo})
+}
 
-	// Commit: the target is healthy. It is the one enabled at boot (its
-	// sockets too), and the other colour stops.
+// warmIsStale is true when the target colour, kept warm, runs another
+// unit file or another binary than the one it is flipped to.
+func warmIsStale(c *config, obs *observed, target Colour, desiredUnit string) bool {
+	changed := desiredUnit != obs.files[serviceUnit(c.name, target)].content
+	rec := ""
+	if obs.state != nil {
+		rec = obs.state.Colours[target].SHA256
+	}
+	binChanged := rec != "" && obs.binSHA[target] != "" && rec != obs.binSHA[target]
+	return changed || binChanged
+}
+
+// commitSteps follow a passed gate: new connections move to the target
+// (steered), it and its sockets are enabled at boot instead of the other
+// colour's, and the other colour stops unless kept warm.
+func commitSteps(c *config, obs *observed, p *plan, steer bool) []step {
+	target, other := p.target, p.target.Other()
+	tu, ou := serviceUnit(c.name, target), serviceUnit(c.name, other)
+	tst, ost := obs.units[tu], obs.units[ou]
 	var commit []step
 	if steer {
 		commit = append(commit, step{kind: stepMove, colour: target, reason: "new connections go to the new colour; the old one empties its accept queue"})
@@ -491,12 +555,7 @@ func planPresent(c *config, obs *observed) (*plan, error) {
 	if len(commit) > 0 {
 		commit[0].commit = true
 	}
-	p.steps = append(p.steps, commit...)
-
-	p.writeState = p.records() || obs.state == nil || obs.state.Strategy != c.strategy ||
-		obs.state.Active != p.target || !equalStrings(obs.state.Units, p.managedUnits) ||
-		!bytes.Equal(obs.state.Definition, c.definition) || obs.state.Pending != nil
-	return p, nil
+	return commit
 }
 
 // stopOtherSockets stops the idle colour's sockets that listen.
@@ -588,18 +647,6 @@ func absentUnits(c *config, obs *observed) []string {
 		add(n)
 	}
 	return append(sockets, names...)
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 const (

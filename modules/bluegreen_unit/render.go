@@ -158,51 +158,7 @@ func renderService(c *config, col Colour) string {
 	w.kv("RestartSec", secondsValue(s.restartSec))
 	w.kv("TimeoutStartSec", secondsValue(s.startTimeout))
 	w.kv("TimeoutStopSec", secondsValue(s.drainTimeout))
-	h := s.hardening
-	w.kv("NoNewPrivileges", yesNo(h.NoNewPrivileges))
-	w.kv("ProtectSystem", protectSystem[h.ProtectSystem])
-	w.kv("ProtectHome", protectHome[h.ProtectHome])
-	w.kv("PrivateTmp", yesNo(h.PrivateTmp))
-	if h.ProtectKernel {
-		w.kv("ProtectKernelTunables", "yes")
-		w.kv("ProtectKernelModules", "yes")
-		w.kv("ProtectKernelLogs", "yes")
-		w.kv("ProtectControlGroups", "yes")
-	}
-	for _, b := range []struct {
-		key string
-		on  bool
-	}{
-		{"PrivateDevices", h.PrivateDevices}, {"ProtectClock", h.ProtectClock}, {"ProtectHostname", h.ProtectHostname},
-		{"RestrictNamespaces", h.RestrictNamespaces}, {"RestrictSUIDSGID", h.RestrictSUIDSGID},
-		{"RestrictRealtime", h.RestrictRealtime}, {"LockPersonality", h.LockPersonality},
-		{"MemoryDenyWriteExecute", h.MemoryDenyWriteExecute},
-	} {
-		if b.on {
-			w.kv(b.key, "yes")
-		}
-	}
-	if h.ProtectProc != "" && h.ProtectProc != "default" {
-		w.kv("ProtectProc", h.ProtectProc)
-	}
-	if len(h.AddressFamilies) > 0 {
-		w.kv("RestrictAddressFamilies", strings.Join(h.AddressFamilies, " "))
-	}
-	writeSyscallFilter(&w, h.SystemCallFilter)
-	caps := strings.Join(h.Capabilities, " ")
-	w.kv("CapabilityBoundingSet", caps)
-	if caps != "" && s.user != "" && s.user != "root" && s.user != "0" {
-		// A service running as a user only holds capabilities it is given
-		// as ambient ones.
-		w.kv("AmbientCapabilities", caps)
-	}
-	if len(cc.readWritePaths) > 0 {
-		paths := make([]string, len(cc.readWritePaths))
-		for i, p := range cc.readWritePaths {
-			paths[i] = escapeSpecifiers(p)
-		}
-		w.kv("ReadWritePaths", strings.Join(paths, " "))
-	}
+	writeHardening(&w, s, cc.readWritePaths)
 	for _, kv := range cc.serviceOptions {
 		w.kv(kv[0], kv[1])
 	}
@@ -262,4 +218,54 @@ func renderSocket(c *config, so socketConfig, col Colour) string {
 	w.line("[Install]")
 	w.kv("WantedBy", "sockets.target")
 	return w.b.String()
+}
+
+// writeHardening writes the service's sandboxing: the hardening options,
+// the capabilities it keeps, and the paths it may write.
+func writeHardening(w *unitWriter, s serviceConfig, readWritePaths []string) {
+	h := s.hardening
+	w.kv("NoNewPrivileges", yesNo(h.NoNewPrivileges))
+	w.kv("ProtectSystem", protectSystem[h.ProtectSystem])
+	w.kv("ProtectHome", protectHome[h.ProtectHome])
+	w.kv("PrivateTmp", yesNo(h.PrivateTmp))
+	if h.ProtectKernel {
+		w.kv("ProtectKernelTunables", "yes")
+		w.kv("ProtectKernelModules", "yes")
+		w.kv("ProtectKernelLogs", "yes")
+		w.kv("ProtectControlGroups", "yes")
+	}
+	for _, b := range []struct {
+		key string
+		on  bool
+	}{
+		{"PrivateDevices", h.PrivateDevices}, {"ProtectClock", h.ProtectClock}, {"ProtectHostname", h.ProtectHostname},
+		{"RestrictNamespaces", h.RestrictNamespaces}, {"RestrictSUIDSGID", h.RestrictSUIDSGID},
+		{"RestrictRealtime", h.RestrictRealtime}, {"LockPersonality", h.LockPersonality},
+		{"MemoryDenyWriteExecute", h.MemoryDenyWriteExecute},
+	} {
+		if b.on {
+			w.kv(b.key, "yes")
+		}
+	}
+	if h.ProtectProc != "" && h.ProtectProc != "default" {
+		w.kv("ProtectProc", h.ProtectProc)
+	}
+	if len(h.AddressFamilies) > 0 {
+		w.kv("RestrictAddressFamilies", strings.Join(h.AddressFamilies, " "))
+	}
+	writeSyscallFilter(w, h.SystemCallFilter)
+	caps := strings.Join(h.Capabilities, " ")
+	w.kv("CapabilityBoundingSet", caps)
+	if caps != "" && s.user != "" && s.user != "root" && s.user != "0" {
+		// A service running as a user only holds capabilities it is given
+		// as ambient ones.
+		w.kv("AmbientCapabilities", caps)
+	}
+	if len(readWritePaths) > 0 {
+		paths := make([]string, len(readWritePaths))
+		for i, p := range readWritePaths {
+			paths[i] = escapeSpecifiers(p)
+		}
+		w.kv("ReadWritePaths", strings.Join(paths, " "))
+	}
 }

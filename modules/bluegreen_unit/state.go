@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -70,16 +68,15 @@ func statePath(dir, name string) string { return filepath.Join(dir, name+".json"
 
 // readState returns nil, nil when the file does not exist.
 func readState(path string) (*State, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state file: %w", err)
-	}
 	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("state file %s is not valid JSON (fix or remove it): %w", path, err)
+	found, err := fsutil.ReadJSON(path, &s)
+	switch {
+	case found && err != nil:
+		return nil, fmt.Errorf("state file: %w (fix or remove it)", err)
+	case err != nil:
+		return nil, fmt.Errorf("state file: %w", err)
+	case !found:
+		return nil, nil
 	}
 	if s.Version != stateVersion {
 		return nil, fmt.Errorf("state file %s has version %d; this module reads version %d", path, s.Version, stateVersion)
@@ -105,12 +102,8 @@ func writeState(path string, s *State) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
 	// 0600: the definition holds the environment values.
-	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o600)
+	return fsutil.WriteJSON(path, s, 0o600)
 }
 
 // recordInterrupted adds to s the attempt of a run that was killed mid-change

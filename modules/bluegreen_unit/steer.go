@@ -3,22 +3,68 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/chezlepro/sovereign/internal/reuseport"
 )
 
 // steerer steers the SO_REUSEPORT groups a colour listens in (strategy
 // reuseport), given the main PID of each colour's service. Each call returns
-// one line per group, for the result's steering list.
+// what it did to each group, for the result's steering list and the
+// failure message.
 type steerer interface {
 	// Hold sends new connections of every group the old colour listens
 	// in to its own sockets, before the new colour joins.
-	Hold(oldPID int) ([]string, error)
+	Hold(oldPID int) ([]steered, error)
 	// Move sends new connections of every group both colours listen in to
 	// the new colour's sockets.
-	Move(oldPID, newPID int) ([]string, error)
+	Move(oldPID, newPID int) ([]steered, error)
 	// Release removes the steering of every group the colour listens in.
-	Release(pid int) ([]string, error)
+	Release(pid int) ([]steered, error)
+}
+
+// steerOutcome is what a hold, move or release did to one group.
+type steerOutcome int
+
+const (
+	notShared  steerOutcome = iota // no SO_REUSEPORT there: left alone
+	notSteered                     // others listen there too: left alone
+	heldOnOld                      // new connections stay on the old colour's sockets
+	notMoved                       // not only both colours listen there: released instead
+	movedToNew                     // new connections go to the new colour's sockets
+	released                       // the kernel's hash again
+)
+
+// steered is what one hold, move or release did to one listening address.
+type steered struct {
+	step    stepKind // stepHold, stepMove or stepRelease
+	group   reuseport.Group
+	outcome steerOutcome
+	// listening counts every socket listening at the address (notSteered,
+	// notMoved); old and new, the old and the new colour's sockets there.
+	listening, old, new int
+}
+
+// String is the line of the result's steering list.
+func (s steered) String() string {
+	var what string
+	switch s.outcome {
+	case notShared:
+		what = "not shared (no SO_REUSEPORT)"
+	case notSteered:
+		what = fmt.Sprintf("not steered: %d listening sockets, %d of them the old colour's", s.listening, s.old)
+	case heldOnOld:
+		what = fmt.Sprintf("held on the old colour's %d socket(s)", s.old)
+	case notMoved:
+		what = fmt.Sprintf("not moved: %d listening sockets, not the %d+%d of both colours; released instead", s.listening, s.old, s.new)
+	case movedToNew:
+		what = fmt.Sprintf("moved to the new colour's %d socket(s)", s.new)
+	case released:
+		what = "released"
+	}
+	return fmt.Sprintf("%s: %s: %s", s.step, s.group, what)
 }
 
 // kernelSteerer is the steerer over the kernel (internal/reuseport).
@@ -37,7 +83,7 @@ func (k kernelSteerer) sockets(pid int) ([]reuseport.Socket, error) {
 	return k.proc.Listening(peers)
 }
 
-func (k kernelSteerer) Hold(oldPID int) ([]string, error) {
+func (k kernelSteerer) Hold(oldPID int) ([]steered, error) {
 	socks, err := k.sockets(oldPID)
 	if err != nil {
 		return nil, err
@@ -47,34 +93,38 @@ func (k kernelSteerer) Hold(oldPID int) ([]string, error) {
 		return nil, err
 	}
 	count, first := reuseport.ByGroup(socks)
-	var out []string
+	var out []steered
 	for _, g := range sortedGroups(count) {
 		n := count[g]
+		s := steered{step: stepHold, group: g, listening: all[g], old: n}
 		if !first[g].Reuseport {
 			// A port of this colour alone (its health check, say): an
 			// MPTCP one there must not fail the flip.
-			out = append(out, fmt.Sprintf("%s: not shared (no SO_REUSEPORT)", g))
+			s.outcome = notShared
+			out = append(out, s)
 			continue
 		}
 		if all[g] != n {
 			// Someone else listens there too: the positions of the old
 			// colour's sockets in the group are unknown.
-			out = append(out, fmt.Sprintf("%s: not steered: %d listening sockets, %d of them the old colour's", g, all[g], n))
+			s.outcome = notSteered
+			out = append(out, s)
 			continue
 		}
 		switch err := reuseport.Steer(first[g], 0, n); {
 		case errors.Is(err, reuseport.ErrNotReuseport):
-			out = append(out, fmt.Sprintf("%s: not shared (no SO_REUSEPORT)", g))
+			s.outcome = notShared
 		case err != nil:
 			return out, fmt.Errorf("holding new connections of %s on the old colour: %w", g, err)
 		default:
-			out = append(out, fmt.Sprintf("%s: held on the old colour's %d socket(s)", g, n))
+			s.outcome = heldOnOld
 		}
+		out = append(out, s)
 	}
 	return out, nil
 }
 
-func (k kernelSteerer) Move(oldPID, newPID int) ([]string, error) {
+func (k kernelSteerer) Move(oldPID, newPID int) ([]steered, error) {
 	olds, err := k.sockets(oldPID)
 	if err != nil {
 		return nil, err
@@ -89,14 +139,16 @@ func (k kernelSteerer) Move(oldPID, newPID int) ([]string, error) {
 	}
 	oldCount, _ := reuseport.ByGroup(olds)
 	newCount, first := reuseport.ByGroup(news)
-	var out []string
+	var out []steered
 	for _, g := range sortedGroups(newCount) {
 		n, m := oldCount[g], newCount[g]
 		if n == 0 {
 			continue // the new colour's own port (its health check, say)
 		}
+		s := steered{step: stepMove, group: g, listening: all[g], old: n, new: m}
 		if all[g] != n+m {
-			out = append(out, fmt.Sprintf("%s: not moved: %d listening sockets, not the %d+%d of both colours; released instead", g, all[g], n, m))
+			s.outcome = notMoved
+			out = append(out, s)
 			if err := reuseport.Release(first[g]); err != nil {
 				return out, err
 			}
@@ -105,36 +157,29 @@ func (k kernelSteerer) Move(oldPID, newPID int) ([]string, error) {
 		if err := reuseport.Steer(first[g], n, m); err != nil {
 			return out, fmt.Errorf("moving new connections of %s to the new colour: %w", g, err)
 		}
-		out = append(out, fmt.Sprintf("%s: moved to the new colour's %d socket(s)", g, m))
+		s.outcome = movedToNew
+		out = append(out, s)
 	}
 	return out, nil
 }
 
-func (k kernelSteerer) Release(pid int) ([]string, error) {
+func (k kernelSteerer) Release(pid int) ([]steered, error) {
 	socks, err := k.sockets(pid)
 	if err != nil {
 		return nil, err
 	}
 	count, first := reuseport.ByGroup(socks)
-	var out []string
+	var out []steered
 	for _, g := range sortedGroups(count) {
 		if err := reuseport.Release(first[g]); err != nil {
 			return out, err
 		}
-		out = append(out, fmt.Sprintf("%s: released", g))
+		out = append(out, steered{step: stepRelease, group: g, outcome: released, old: count[g]})
 	}
 	return out, nil
 }
 
+// sortedGroups are m's groups in the order of their names.
 func sortedGroups(m map[reuseport.Group]int) []reuseport.Group {
-	out := make([]reuseport.Group, 0, len(m))
-	for g := range m {
-		out = append(out, g)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].String() < out[j-1].String(); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
+	return slices.SortedFunc(maps.Keys(m), func(a, b reuseport.Group) int { return strings.Compare(a.String(), b.String()) })
 }

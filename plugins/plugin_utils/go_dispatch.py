@@ -29,14 +29,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import json
 import os
 
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
-from ansible.utils.hashing import secure_hash
 from ansible.utils.vars import merge_hash
 from ansible.vars.clean import remove_internal_keys
 from ansible.utils.unsafe_proxy import wrap_var
@@ -210,7 +208,7 @@ class GoModuleAction(ActionBase):
         directory = module_cache.cache_dir(self._templar.template(task_vars.get(module_cache.SETTING)))
         if directory is None or not self._cache_usable_here():
             return None
-        sha256, size = secure_hash(path, hash_func=hashlib.sha256), os.path.getsize(path)
+        sha256, size = module_cache.binary_sha256(path), os.path.getsize(path)
         args = dict(module_args)
         self._update_module_args(binary, args, task_vars)
         env = self._compute_environment_string()

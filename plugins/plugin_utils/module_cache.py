@@ -17,6 +17,10 @@ trip. The commands below are the whole remote side:
   place (atomic: concurrent forks each write their own file), prunes all but
   the newest binaries, and runs it.
 
+The cache names a binary by its sha256: ``binary_sha256`` takes it from
+bin/SHA256SUMS (written by make build) while the binary still has the size
+and mtime recorded there, and hashes the file otherwise.
+
 Nothing here imports ansible, so tests/unit_py runs these commands for real
 against scratch directories.
 """
@@ -25,6 +29,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
+import os
 import re
 import shlex
 
@@ -41,6 +47,45 @@ UNUSABLE = "CHEZLEPRO_SOVEREIGN_CACHE_UNUSABLE"
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _OFF = ("false", "no", "off", "0", "")
+
+
+# Beside the binaries: "SHA256 SIZE MTIME_NS NAME" per binary (make build).
+SUMS = "SHA256SUMS"
+
+
+def binary_sha256(path):
+    """The sha256 of the binary at path, hex.
+
+    From SUMS beside it when its line for the binary records the binary's
+    current size and mtime (hashing 7 MB costs ~20 ms a task); otherwise (no
+    sums file, no line for it, a binary rebuilt or copied since) by hashing
+    the file, silently: a stale sums file must never name a binary wrongly,
+    since the target runs whatever its cache holds under that name.
+    """
+    st = os.stat(path)
+    entry = _sums_entry(os.path.join(os.path.dirname(path), SUMS), os.path.basename(path))
+    if entry is not None and entry[1:] == (st.st_size, st.st_mtime_ns):
+        return entry[0]
+    # Not hashlib.file_digest (3.11): ansible-core 2.14 controllers run 3.9 too.
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sums_entry(sums, name):
+    """(sha256, size, mtime_ns) of name in the sums file; None when absent or unreadable."""
+    try:
+        with open(sums, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, ValueError):
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) == 4 and fields[3] == name and _SHA256.match(fields[0]) and fields[1].isdigit() and fields[2].isdigit():
+            return fields[0], int(fields[1]), int(fields[2])
+    return None
 
 
 class SettingError(ValueError):

@@ -40,7 +40,7 @@ cat "$src" >/dev/null # in the page cache for both sides
 
 args="$work/args.json"
 printf '{"src": "%s", "checksum": "sha256:%s", "version": "1.0", "root": "%s", "slot": "green"}\n' \
-	"$src" "$sum" "$work/root" >"$args"
+	"$src" "$sum" "$work/root" | module_defaults binary_stage >"$args"
 
 now_ns() { date +%s%N; }
 

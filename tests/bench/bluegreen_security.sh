@@ -87,7 +87,7 @@ args() {
 		hardening='"hardening": {"capabilities": ["CAP_NET_BIND_SERVICE"]},'
 		;;
 	esac
-	cat <<JSON
+	module_defaults bluegreen_unit <<JSON
 {"name": "secdemo", "strategy": "$strategy", "service_type": "notify", $sockets $user $hardening
  "reuseport_migrate": false,
  "command": ["/opt/{name}/{colour}/webapp", "--colour", "{colour}", $listen, "--health-listen", "127.0.0.1:{health_port}"],

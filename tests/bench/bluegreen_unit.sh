@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark of chezlepro.sovereign.bluegreen_unit: the demo web app on lab
-# host h1 is flipped again and again while bgload, on lab host h2, loads it
-# over the lab network with three clients at once (a new connection per
-# request; kept-alive connections retrying a GET once when the server
-# closed the idle connection, as browsers and Go's net/http do; and the
-# same kept-alive client that never retries). Strategies socket, reuseport and exclusive,
+# host h1 is flipped again and again while tests/loadgen, on lab host h2,
+# loads it over the lab network with three clients at once, each a loadgen
+# with -rate 0 (a new connection per request; kept-alive connections, which
+# Go's net/http, like browsers, retries a GET on once when the server closed
+# the idle connection; and the same kept-alive client that never retries,
+# -noretry). Strategies socket, reuseport and exclusive,
 # and the baseline a user would otherwise use - `systemctl restart` of one
 # unit - are measured in the same run, each with the same number of flips:
 #
@@ -13,10 +14,10 @@
 # requests and failed count the first two clients together; noretry_failed
 # is what the client that never retries lost, counted apart (out of
 # noretry_requests on the detail line). A "bench: detail" line per strategy
-# gives the request rate, the failures per client and class, and the
-# keep-alive retries. reuseport is measured with net.ipv4.tcp_migrate_req=1
-# (what the module sets) and, to show why it matters, again with 0
-# (strategy=reuseport-nomigrate).
+# gives the request rate, the failures per client and class (loadgen's error
+# kinds, words joined by -), and the keep-alive retries. reuseport is
+# measured with net.ipv4.tcp_migrate_req=1 (what the module sets) and, to
+# show why it matters, again with 0 (strategy=reuseport-nomigrate).
 #
 #   tests/bench/bluegreen_unit.sh [--flips N] [--lab NAME | --inventory PATH] [--keep]
 #
@@ -56,7 +57,7 @@ if [ ! -x "$module_bin" ]; then
 	module_bin="$work/bluegreen_unit"
 	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$module_bin" ./modules/bluegreen_unit
 fi
-CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/bgload" ./tests/bench/bgload
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/loadgen" ./tests/loadgen
 (cd demo/webapp && CGO_ENABLED=0 GOFLAGS=-mod=vendor go build -trimpath -ldflags '-s -w -X main.version=bench' -o "$work/webapp" .)
 
 # -------------------------------------------------------------------- lab
@@ -101,12 +102,13 @@ set_migrate() { ip netns exec "$h1_netns" sysctl -q -w "net.ipv4.tcp_migrate_req
 on "$h1" 'mkdir -p /opt/bench/blue /opt/bench/green /root/bench'
 on "$h2" 'mkdir -p /root/bench'
 put "$h1" "$module_bin" /root/bench/bluegreen_unit.new
+module_defaults bluegreen_unit <<<'{"name": "bench", "state": "absent"}' >"$work/absent.json"
+put "$h1" "$work/absent.json" /root/bench/absent.json
 put "$h1" "$work/webapp" /opt/bench/webapp.new
-put "$h2" "$work/bgload" /root/bench/bgload.new
+put "$h2" "$work/loadgen" /root/bench/loadgen.new
 # Whatever an interrupted run left: the service, the baseline unit.
 on "$h1" 'set -e
 	mv -f /root/bench/bluegreen_unit.new /root/bench/bluegreen_unit
-	echo "{\"name\": \"bench\", \"state\": \"absent\"}" >/root/bench/absent.json
 	/root/bench/bluegreen_unit /root/bench/absent.json >/dev/null
 	if [ -e /etc/systemd/system/benchrestart.service ]; then
 		systemctl stop benchrestart.service; rm -f /etc/systemd/system/benchrestart.service; systemctl daemon-reload
@@ -115,7 +117,7 @@ on "$h1" 'set -e
 	cp /opt/bench/webapp.new /opt/bench/green/webapp.new
 	mv -f /opt/bench/webapp.new /opt/bench/blue/webapp
 	mv -f /opt/bench/green/webapp.new /opt/bench/green/webapp'
-on "$h2" 'mv -f /root/bench/bgload.new /root/bench/bgload'
+on "$h2" 'mv -f /root/bench/loadgen.new /root/bench/loadgen'
 
 # Module arguments of one strategy ($1) with extra JSON members ($2).
 module_args() {
@@ -124,7 +126,7 @@ module_args() {
 	socket) listen='"--fd-name", "http"'; sockets='"sockets": [{"name": "http", "listen": ["0.0.0.0:8080"], "backlog": 4096}],' ;;
 	reuseport) listen='"--reuseport", "--listen", ":8080"' ;;
 	esac
-	cat <<EOF
+	module_defaults bluegreen_unit <<EOF
 {"name": "bench", "strategy": "$1", "service_type": "notify", $sockets
  "command": ["/opt/{name}/{colour}/webapp", "--colour", "{colour}", $listen, "--health-listen", "127.0.0.1:{health_port}"],
  "colour_vars": {"blue": {"health_port": 9001}, "green": {"health_port": 9002}},
@@ -186,35 +188,52 @@ scenario() { # name strategy [extra JSON members for every module run]
 		;;
 	esac
 	# Warm up, then load while flipping.
-	on "$h2" "rm -f /root/bench/load.pid; nohup /root/bench/bgload -addr $h1:8080 -newconn 4 -keepalive 4 -noretry 2 -pidfile /root/bench/load.pid >/root/bench/load.json 2>/root/bench/load.err </dev/null &"
+	# The three clients: a loadgen each, its pid (nohup execs it) in load-C.pid.
+	on "$h2" "cd /root/bench && rm -f load-*.pid load-*.json && for c in 'newconn -concurrency 4' 'keepalive -concurrency 4 -keepalive' 'noretry -concurrency 2 -keepalive -noretry'; do
+		set -- \$c; name=\$1; shift
+		nohup ./loadgen -target http://$h1:8080/ -rate 0 -out load-\$name.json \"\$@\" >/dev/null 2>load-\$name.err </dev/null &
+		echo \$! >load-\$name.pid
+	done"
 	local i
-	for ((i = 0; i < 50; i++)); do on "$h2" 'test -s /root/bench/load.pid' && break; sleep 0.1; done
 	sleep 1
 	# shellcheck disable=SC2086 # flip_cmd is words on purpose
 	on "$h1" "/root/bench/flips.sh $flips $flip_cmd" >"$work/$name-flips.txt"
 	sleep 1
-	# shellcheck disable=SC2016 # expanded on h2: the pid of the bgload we started
-	on "$h2" 'kill -TERM "$(cat /root/bench/load.pid)"'
-	for ((i = 0; i < 100; i++)); do on "$h2" 'test -s /root/bench/load.json' && break; sleep 0.1; done
-	on "$h2" 'cat /root/bench/load.json' >"$work/$name-load.json"
+	# shellcheck disable=SC2016 # expanded on h2: the pids of the loadgens we started
+	on "$h2" 'cd /root/bench && kill -TERM $(cat load-newconn.pid load-keepalive.pid load-noretry.pid)'
+	for ((i = 0; i < 100; i++)); do on "$h2" 'cd /root/bench && test -s load-newconn.json && test -s load-keepalive.json && test -s load-noretry.json' && break; sleep 0.1; done
+	local c
+	for c in newconn keepalive noretry; do on "$h2" "cat /root/bench/load-$c.json" >"$work/$name-load-$c.json"; done
 	on "$h1" 'cat /root/bench/flip-*.out' >"$work/$name-flip-outputs.txt" 2>/dev/null || true
-	/usr/bin/python3 - "$name" "$work/$name-flips.txt" "$work/$name-load.json" <<'EOF'
+	/usr/bin/python3 - "$name" "$work/$name-flips.txt" "$work/$name-load" <<'EOF'
 import json, statistics, sys
-name, flips_path, load_path = sys.argv[1:]
+name, flips_path, load_prefix = sys.argv[1:]
 flips = [l.split() for l in open(flips_path) if l.strip()]
 ms = [int(e) - int(s) for _, s, e, _ in flips]
 bad = sum(1 for f in flips if f[3] != "0")
-load = json.load(open(load_path))
+# One loadgen report per client.
+new, keep, noretry = (json.load(open("%s-%s.json" % (load_prefix, c))) for c in ("newconn", "keepalive", "noretry"))
+
+
+def classes(*reports):
+    # loadgen's error kinds as one word each ("connection refused" -> connection-refused).
+    out = {}
+    for r in reports:
+        for kind, n in r["targets"][0]["errors"].items():
+            key = kind.split(":")[0].replace(" ", "-")
+            out[key] = out.get(key, 0) + n
+    return ",".join("%s:%d" % kv for kv in sorted(out.items())) or "none"
+
+
+requests, failed = new["sent"] + keep["sent"], new["failed"] + keep["failed"]
 print("bench: flip strategy=%s flips=%d requests=%d failed=%d flip_ms_p50=%d flip_ms_max=%d noretry_failed=%d"
-      % (name, len(flips), load["requests"], load["failed"], statistics.median(ms), max(ms), load["noretry"]["failed"]))
-classes = ",".join("%s:%d" % kv for kv in sorted(load["failure_classes"].items())) or "none"
+      % (name, len(flips), requests, failed, statistics.median(ms), max(ms), noretry["failed"]))
 print("bench: detail strategy=%s rps=%d newconn_requests=%d newconn_failed=%d keepalive_requests=%d keepalive_failed=%d"
       " keepalive_retries=%d keepalive_retries_ok=%d failure_classes=%s flips_failed=%d"
       " noretry_requests=%d noretry_failed=%d noretry_failure_classes=%s"
-      % (name, load["rps"], load["newconn"]["requests"], load["newconn"]["failed"], load["keepalive"]["requests"],
-         load["keepalive"]["failed"], load["keepalive_retries"], load["keepalive_retries_ok"], classes, bad,
-         load["noretry"]["requests"], load["noretry"]["failed"],
-         ",".join("%s:%d" % kv for kv in sorted(load["noretry_failure_classes"].items())) or "none"))
+      % (name, requests * 1000 / max(new["duration_ms"], keep["duration_ms"]), new["sent"], new["failed"], keep["sent"],
+         keep["failed"], keep["retried"], keep["retried_ok"], classes(new, keep), bad,
+         noretry["sent"], noretry["failed"], classes(noretry)))
 EOF
 	if awk '$4 != 0 {bad = 1} END {exit !bad}' "$work/$name-flips.txt"; then
 		echo "strategy $name: some flips failed: see $work/$name-flip-outputs.txt" >&2

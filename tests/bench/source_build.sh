@@ -54,7 +54,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
 
 args() { # dest store -> args file
-	cat >"$work/args-$(basename "$1").json" <<JSON
+	module_defaults source_build >"$work/args-$(basename "$1").json" <<JSON
 {"repo": "$work/sample.git", "version": "v1", "dest": "$1", "store": "$2",
  "go_binary": "$go_bin", "version_vars": {"main.version": "{version}"}}
 JSON

@@ -101,7 +101,7 @@ lab_inventory() {
 
 tests/toolchain/archive.sh >/dev/null
 make -s collection >"$LOGS/collection.log" 2>&1 || { tail "$LOGS/collection.log"; die "make collection failed"; }
-CGO_ENABLED=0 go build -trimpath -o "$WORK/loadgen" ./tests/demo/loadgen
+CGO_ENABLED=0 go build -trimpath -o "$WORK/loadgen" ./tests/loadgen
 # This checkout's playbooks and roles, until the kit's collection is installed.
 export ANSIBLE_COLLECTIONS_PATH
 ANSIBLE_COLLECTIONS_PATH="$(collection_path)"

@@ -9,7 +9,10 @@ derives from its own requirement lists, computed here with its own code),
 empty but seeing the system's site-packages, where tests/setup.sh's
 Debian packages (pylint, pycodestyle, python3-voluptuous, yamllint, ...)
 provide what the pinned requirements would. An environment already marked
-complete is left alone.
+complete is left alone. CHEZLEPRO_SANITY_SITE (tests/setup.sh --sanity-site
+SERIES: pylint 3 and astroid from Debian trixie, for 2.19, whose pylint
+plugins need pylint 3) is put before the system's packages in the pylint
+environment.
 
 Run from the collection's root (ansible-test's data context needs it):
   offline_venvs.py TEST...   (sanity test names, or import.module, import.plugin)
@@ -57,16 +60,28 @@ def has_libyaml():
     return True
 
 
+def add_site(python, path, site):
+    """Puts site before the system's packages in the environment at path (a .pth file in its own site-packages)."""
+    own = os.path.join(path, 'lib', 'python%s' % python.version, 'site-packages')
+    with open(os.path.join(own, 'chezlepro-sanity-site.pth'), 'w') as pth:
+        pth.write(site + '\n')
+
+
 def prepare(python, name):
     # The import test's environments are created with minimize=True.
     path, commands = venv_path(python, name, name.startswith('import.'))
+    site = os.environ.get('CHEZLEPRO_SANITY_SITE')
     if os.path.exists(os.path.join(path, 'marker.txt')):
+        if site and name == 'pylint':
+            add_site(python, path, site)
         return
     subprocess.run([python.path, '-m', 'venv', '--clear', '--system-site-packages', '--without-pip', path], check=True)
     with open(os.path.join(path, 'meta.install.json'), 'w') as meta:
         json.dump([command.serialize() for command in commands], meta, indent=4)
     with open(os.path.join(path, 'meta.yaml.json'), 'w') as meta:
         json.dump(has_libyaml(), meta)
+    if site and name == 'pylint':
+        add_site(python, path, site)
     with open(os.path.join(path, 'marker.txt'), 'w'):
         pass
     print('sanity: %s uses the system packages (%s)' % (name, path))

@@ -20,6 +20,15 @@ cd "$REPO_ROOT"
 setup_for lab
 keep=false
 [ "${1:-}" = --keep ] && keep=true
+# What the run does, decided here alone and handed to the playbook.
+flips="${TRAEFIK_FLIPS:-20}"
+rebuild="${TRAEFIK_REBUILD:-1}"
+[[ $flips =~ ^[1-9][0-9]{0,3}$ ]] || { echo "TRAEFIK_FLIPS must be 1-9999, not '$flips'" >&2; exit 2; }
+case "$rebuild" in
+0) rebuild_json=false ;;
+1) rebuild_json=true ;;
+*) echo "TRAEFIK_REBUILD must be 0 or 1, not '$rebuild'" >&2; exit 2 ;;
+esac
 lab="traefik-$$"
 lab_sh="$REPO_ROOT/tests/lab/lab.sh"
 logs="$REPO_ROOT/.build/traefik"
@@ -60,14 +69,15 @@ export ANSIBLE_COLLECTIONS_PATH ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_
 results="$logs/$lab-results.json"
 t0=$(date +%s)
 if ansible-playbook -i "$inventory" -e "lab_name=$lab" -e "repo_root=$REPO_ROOT" -e "traefik_upstream=$upstream" \
-	-e "traefik_results=$results" -e "$go_env" -v tests/e2e/traefik/pipeline_traefik.yml >"$logs/pipeline_traefik.log" 2>&1; then
+	-e "traefik_results=$results" -e "$go_env" -e "{\"traefik_flips\": $flips, \"traefik_rebuild\": $rebuild_json}" \
+	-v tests/e2e/traefik/pipeline_traefik.yml >"$logs/pipeline_traefik.log" 2>&1; then
 	pass "pipeline_traefik ($(($(date +%s) - t0)) s)"
 else
 	fail "pipeline_traefik ($(($(date +%s) - t0)) s): last lines of $logs/pipeline_traefik.log:"
 	grep -E '^(fatal|failed|TASK|.*"msg")' "$logs/pipeline_traefik.log" | tail -n 20 | sed 's/^/      /'
 fi
 
-if [ "${TRAEFIK_REBUILD:-1}" = 0 ]; then
+if [ "$rebuild" = 0 ]; then
 	skip "pipeline_traefik: the rebuild from an empty Go cache to the same sha256 (about 330 s on 2 cores) was left out (TRAEFIK_REBUILD=0, as make test sets it for CI's time; test-rebuild proves rebuilds identical on another machine)"
 fi
 if [ -s "$results" ]; then

@@ -227,3 +227,59 @@ class Settings(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BinarySha256(unittest.TestCase):
+    """The binary's sha256: from bin/SHA256SUMS only while its size and mtime match."""
+
+    def setUp(self):
+        self.bin = tempfile.mkdtemp(prefix="chz-sums-")
+        self.addCleanup(shutil.rmtree, self.bin)
+        self.path = os.path.join(self.bin, "mod_linux_amd64")
+        with open(self.path, "wb") as f:
+            f.write(b"binary one")
+        self.real = hashlib.sha256(b"binary one").hexdigest()
+
+    def write_sums(self, *lines):
+        with open(os.path.join(self.bin, mc.SUMS), "w") as f:
+            f.write("".join(line + "\n" for line in lines))
+
+    def entry(self, sha, name="mod_linux_amd64", size=None, mtime_ns=None):
+        st = os.stat(self.path)
+        return "%s %d %d %s" % (sha, st.st_size if size is None else size, st.st_mtime_ns if mtime_ns is None else mtime_ns, name)
+
+    def test_no_sums_file_hashes(self):
+        self.assertEqual(mc.binary_sha256(self.path), self.real)
+
+    def test_matching_entry_is_used_without_hashing(self):
+        # A sum the file does not have, with its size and mtime: taken as is,
+        # which shows the file was not read.
+        recorded = "ab" * 32
+        self.write_sums(self.entry("cd" * 32, name="other_linux_amd64"), self.entry(recorded))
+        self.assertEqual(mc.binary_sha256(self.path), recorded)
+
+    def test_stale_entries_are_ignored(self):
+        st = os.stat(self.path)
+        for why, line in {
+            "another mtime": self.entry("ab" * 32, mtime_ns=st.st_mtime_ns - 1),
+            "another size": self.entry("ab" * 32, size=st.st_size + 1),
+            "another binary": self.entry("ab" * 32, name="mod_linux_arm64"),
+            "not a sha256": self.entry("xy" * 32),
+            "a missing field": "%s %d mod_linux_amd64" % ("ab" * 32, st.st_size),
+        }.items():
+            with self.subTest(why):
+                self.write_sums(line)
+                self.assertEqual(mc.binary_sha256(self.path), self.real)
+
+    def test_a_rebuilt_binary_is_hashed_again(self):
+        self.write_sums(self.entry(self.real))
+        before = os.stat(self.path)
+        with open(self.path, "r+b") as f:  # same size, new bytes, a later mtime
+            f.write(b"binary two")
+        os.utime(self.path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+        self.assertEqual(mc.binary_sha256(self.path), hashlib.sha256(b"binary two").hexdigest())
+
+    def test_unreadable_sums_file_hashes(self):
+        with open(os.path.join(self.bin, mc.SUMS), "wb") as f:
+            f.write(b"\xff\xfe not utf-8\n")
+        self.assertEqual(mc.binary_sha256(self.path), self.real)

@@ -14,14 +14,6 @@ import os
 import sys
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def is_leftover(name):
     return name.startswith(".") and ".tmp-" in name
 
@@ -30,7 +22,8 @@ def check_release(path, problems):
     try:
         with open(os.path.join(path, ".release.json")) as f:
             meta = json.load(f)
-        got = sha256(os.path.join(path, meta["binary"]))
+        with open(os.path.join(path, meta["binary"]), "rb") as f:
+            got = hashlib.file_digest(f, "sha256").hexdigest()
     except (OSError, ValueError, KeyError) as e:
         problems.append("release %s is incomplete: %s" % (path, e))
         return None

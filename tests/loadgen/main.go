@@ -1,11 +1,15 @@
-// Command loadgen sends a steady stream of HTTP GET requests to one or more
-// targets until it is stopped (SIGTERM or SIGINT) or -duration ends, then
-// writes what happened as JSON: per target, requests sent, answered (200 and
-// a body naming a version), failed and why, which version and colour served
-// them, when the serving version changed, and latencies.
+// Command loadgen, the one load generator of the tests, sends a steady stream
+// of HTTP GET requests to one or more targets until it is stopped (SIGTERM or
+// SIGINT) or -duration ends, then writes what happened as JSON: per target,
+// requests sent, answered (200 and a body naming a version), failed and why,
+// which version and colour served them, when the serving version changed,
+// GETs that net/http sent again on a new connection, and latencies.
 //
-// `make demo` runs it inside the lab (on h1, against the app hosts) while a
-// flip happens, to count the requests served and failed during the flip.
+// `make demo`, the pipeline e2e playbooks, test-traefik and test-rebuild run
+// it inside the lab (on h1, against the app hosts) while a flip happens, to
+// count the requests served and failed during the flip. The bluegreen_unit
+// benchmark runs three at once with -rate 0 (as fast as each worker can):
+// a new connection per request, -keepalive, and -keepalive -noretry.
 // "transitions" counts how often two consecutive answers came from different
 // versions: more than one means both colours served for a while.
 // By default each request opens a new TCP connection, so every request
@@ -13,7 +17,8 @@
 //
 // With -keepalive, Go's net/http (like browsers) sends a GET again on a new
 // connection when the server closed the kept-alive one while it was idle;
-// such a request succeeds. -noretry makes that request fail instead ("not
+// such a request succeeds and is counted in "retried" (and "retried_ok" when
+// that second try was answered). -noretry makes that request fail instead ("not
 // retried: ..."), which is what a client that does not retry sees.
 package main
 
@@ -82,6 +87,8 @@ type TargetReport struct {
 	Failures    []Failure          `json:"first_failures"`
 	Served      map[string]*Served `json:"served"`
 	Transitions int64              `json:"transitions"`
+	Retried     int64              `json:"retried"`
+	RetriedOK   int64              `json:"retried_ok"`
 	LatencyMS   map[string]int64   `json:"latency_ms"`
 }
 
@@ -97,6 +104,8 @@ type Report struct {
 	Sent        int64           `json:"sent"`
 	OK          int64           `json:"ok"`
 	Failed      int64           `json:"failed"`
+	Retried     int64           `json:"retried"`
+	RetriedOK   int64           `json:"retried_ok"`
 }
 
 type target struct {
@@ -135,7 +144,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.Var(&targets, "target", "URL to request (repeat for several targets)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "requests in flight per target")
-	fs.Float64Var(&c.rate, "rate", 100, "requests per second per target")
+	fs.Float64Var(&c.rate, "rate", 100, "requests per second per target (0: no pacing, each worker sends its next request as soon as one ends)")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "time limit of one request")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: at SIGTERM or SIGINT)")
 	fs.BoolVar(&c.keepAlive, "keepalive", false, "reuse connections instead of one new connection per request")
@@ -150,8 +159,8 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("give at least one -target URL")
 	case c.concurrency < 1 || c.concurrency > 1000:
 		return c, errors.New("-concurrency must be 1-1000")
-	case c.rate <= 0 || c.rate > 100000:
-		return c, errors.New("-rate must be above 0 and at most 100000")
+	case c.rate < 0 || c.rate > 100000:
+		return c, errors.New("-rate must be 0 (no pacing) to 100000")
 	case c.noRetry && !c.keepAlive:
 		return c, errors.New("-noretry needs -keepalive: a new connection per request is never retried")
 	}
@@ -183,6 +192,15 @@ func run(ctx context.Context, c config) *Report {
 		go func() { // pace: one token per 1/rate, never more than the workers can take
 			defer wg.Done()
 			defer close(tokens)
+			if c.rate == 0 { // no pacing: a token whenever a worker is free
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case tokens <- struct{}{}:
+					}
+				}
+			}
 			tick := time.NewTicker(time.Duration(float64(time.Second) / c.rate))
 			defer tick.Stop()
 			for {
@@ -216,6 +234,8 @@ func run(ctx context.Context, c config) *Report {
 		rep.Sent += t.rep.Sent
 		rep.OK += t.rep.OK
 		rep.Failed += t.rep.Failed
+		rep.Retried += t.rep.Retried
+		rep.RetriedOK += t.rep.RetriedOK
 	}
 	return rep
 }
@@ -224,12 +244,18 @@ func run(ctx context.Context, c config) *Report {
 // the generator is being stopped: a request cut short is a failure.
 func (t *target) do(client *http.Client, start time.Time, noRetry bool) {
 	t0 := time.Now()
-	served, errKind, detail := get(client, t.rep.URL, noRetry)
+	served, errKind, detail, retried := get(client, t.rep.URL, noRetry)
 	d := time.Since(t0)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.rep.Sent++
 	t.latencies = append(t.latencies, d)
+	if retried {
+		t.rep.Retried++
+		if errKind == "" {
+			t.rep.RetriedOK++
+		}
+	}
 	if errKind != "" {
 		t.rep.Failed++
 		t.rep.Errors[errKind]++
@@ -257,43 +283,43 @@ func (t *target) do(client *http.Client, start time.Time, noRetry bool) {
 var errNotRetried = errors.New("not retried: the server closed the kept-alive connection")
 
 // get returns "VERSION/COLOUR" of the answer, or the kind of failure and
-// its details. With noRetry, a request that takes a second connection (the
+// its details, and whether the transport sent the request again on a new
+// connection. With noRetry, a request that takes a second connection (the
 // transport retrying it) is cancelled and fails.
-func get(client *http.Client, url string, noRetry bool) (served, kind, detail string) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+func get(client *http.Client, url string, noRetry bool) (served, kind, detail string, retried bool) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	conns := 0 // GotConn runs on the request's own round trip, one call at a time
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+		if conns++; conns > 1 && noRetry {
+			cancel(errNotRetried)
+		}
+	}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", "bad request", err.Error()
-	}
-	if noRetry {
-		ctx, cancel := context.WithCancelCause(context.Background())
-		defer cancel(nil)
-		conns := 0 // GotConn runs on the request's own round trip, one call at a time
-		req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
-			if conns++; conns > 1 {
-				cancel(errNotRetried)
-			}
-		}}))
+		return "", "bad request", err.Error(), false
 	}
 	resp, err := client.Do(req)
+	retried = conns > 1 && !noRetry
 	if err != nil {
-		if errors.Is(context.Cause(req.Context()), errNotRetried) {
-			return "", errNotRetried.Error(), err.Error()
+		if errors.Is(context.Cause(ctx), errNotRetried) {
+			return "", errNotRetried.Error(), err.Error(), false
 		}
-		return "", errorKind(err), err.Error()
+		return "", errorKind(err), err.Error(), retried
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if err != nil {
-		return "", "read body: " + errorKind(err), err.Error()
+		return "", "read body: " + errorKind(err), err.Error(), retried
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Sprintf("status %d", resp.StatusCode), strings.TrimSpace(string(body))
+		return "", fmt.Sprintf("status %d", resp.StatusCode), strings.TrimSpace(string(body)), retried
 	}
 	m := bodyRe.FindSubmatch(body)
 	if m == nil {
-		return "", "unexpected body", strings.TrimSpace(string(body))
+		return "", "unexpected body", strings.TrimSpace(string(body)), retried
 	}
-	return string(m[1]) + "/" + string(m[2]), "", ""
+	return string(m[1]) + "/" + string(m[2]), "", "", retried
 }
 
 func errorKind(err error) string {
