@@ -26,7 +26,7 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 # -buildid= and -trimpath make the bytes depend only on the sources.
 LDFLAGS   := -s -w -buildid=
 
-.PHONY: all build sizes collection setup setup-selftest check test lint unit fuzz build-check docs-check e2e package-check sanity lab-selftest bench \
+.PHONY: all build sizes faults collection setup setup-selftest check test lint unit fuzz build-check docs-check e2e package-check sanity lab-selftest bench \
         rules-check demo test-vm test-traefik test-rebuild vm-image lab-up lab-down vendor clean help
 
 # make check: the offline part, minutes; make test: all CI runs (tests/run.sh
@@ -45,6 +45,7 @@ help:
 	@echo "make fuzz         Go fuzz targets of FUZZ_PKGS, FUZZTIME each (FUZZTIME=5m make fuzz for longer)"
 	@echo "make bench        benchmarks (bench: lines)"
 	@echo "make collection   build the installable tarball under .build/"
+	@echo "make faults       binary_stage with its test-only fault hook, in a copy of the collection under .build/faults (e2e)"
 	@echo "make demo         boot the lab and run the pipeline on it"
 	@echo "make test-vm      create a real VM with libvirt, deploy and flip in it, delete it"
 	@echo "make test-traefik Traefik from its source to zero-loss flips through the playbooks, with bench lines"
@@ -81,6 +82,19 @@ bin/SHA256SUMS: $(BINARIES)
 	@for b in $(BINARIES); do \
 	  printf '%s %s %s\n' "$$(sha256sum <$$b | cut -d' ' -f1)" "$$(stat -c '%s %.9Y' $$b | tr -d .)" "$$(basename $$b)" || exit 1; \
 	done >$@.tmp && mv $@.tmp $@
+
+# binary_stage with its test-only fault hook (-tags faults), for the e2e
+# playbooks marked "# e2e: fault-enabled binaries" (tests/e2e/run.sh): in a
+# copy of the collection under .build/faults whose bin/ holds it, for this
+# machine's platform (the lab's), beside links to the other shipped binaries.
+# The shipped bin/ never holds fault code.
+FAULTS_COLLECTION := .build/faults/collections/ansible_collections/chezlepro/sovereign
+faults: $(BINARIES) | $(GO)
+	@mkdir -p $(FAULTS_COLLECTION)/bin
+	@for e in *; do [ "$$e" = bin ] || ln -sfn "$(CURDIR)/$$e" $(FAULTS_COLLECTION)/; done
+	@for b in $(filter-out bin/binary_stage_%,$(BINARIES)); do ln -sfn "$(CURDIR)/$$b" $(FAULTS_COLLECTION)/bin/; done
+	go build -tags faults -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' \
+	  -o $(FAULTS_COLLECTION)/bin/binary_stage_linux_$$(go env GOARCH) ./modules/binary_stage
 
 sizes: $(BINARIES)
 	@for b in $(BINARIES); do printf 'size: %-48s %8d bytes  sha256=%s\n' "$$b" "$$(stat -c %s $$b)" "$$(sha256sum $$b | cut -c1-16)"; done

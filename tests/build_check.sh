@@ -32,6 +32,12 @@ pass "make build from vendor/ with GOPROXY=off, empty caches${netless:+ and no n
 
 for bin in bin/*_linux_*; do
 	name="$(basename "$bin")"
+	# Test-only fault hooks are built only with -tags faults (make faults).
+	if grep -aq SOVEREIGN_FAULT "$bin"; then
+		fail "$name holds the test-only fault hook (SOVEREIGN_FAULT): built with -tags faults?"
+	else
+		pass "$name has no fault hook"
+	fi
 	copy="$(sha256sum <"$work/src/$bin" | cut -d' ' -f1)"
 	here="$(sha256sum <"$bin" | cut -d' ' -f1)"
 	if [ "$copy" = "$here" ]; then

@@ -16,7 +16,10 @@ trap 'rm -rf "$work"' EXIT
 rc=0
 # PROMTOOL: Prometheus' own linter checks every rendered metrics file
 # (extracted from Debian's prometheus package, never installed here).
-PROMTOOL="$(tests/monitoring/promtool.sh)" go test -count=1 -json ./... >"$work/go.json" 2>&1 || rc=$?
+# -tags faults: with the test-only fault hooks (binary_stage's kill tests);
+# the shipped build's own test that it has none runs without.
+PROMTOOL="$(tests/monitoring/promtool.sh)" go test -tags faults -count=1 -json ./... >"$work/go.json" 2>&1 || rc=$?
+go test -count=1 -json -run '^TestShippedBuildHasNoFaultHook$' ./modules/binary_stage >>"$work/go.json" 2>&1 || rc=$?
 (cd demo/webapp && go test -count=1 -json ./...) >>"$work/go.json" 2>&1 || rc=$?
 python3 tests/gotest_summary.py <"$work/go.json" >"$work/summary"
 sed '$d' "$work/summary"

@@ -166,14 +166,37 @@ func syncIfDir(d string) error {
 	return fsutil.SyncDir(d)
 }
 
-// mkdirSynced creates dir (and parents) and makes the creation durable. It
-// reports whether it created anything.
+// dirMode is the mode of every directory this module creates (root and
+// its missing parents, releases_dir, the state directory, each release),
+// set explicitly: the module runs with the login's umask, and under 077 the
+// service's own user could not reach its binary.
+const dirMode os.FileMode = 0o755
+
+// mkdirSynced creates dir (and parents) with dirMode and makes the creation
+// durable. It reports whether it created anything.
 func mkdirSynced(dir string) (bool, error) {
 	if _, err := os.Lstat(dir); err == nil {
 		return false, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// top is the first missing ancestor: from it down, the directories are
+	// this run's.
+	top := dir
+	for parent := filepath.Dir(top); parent != top; parent = filepath.Dir(top) {
+		if _, err := os.Lstat(parent); err == nil {
+			break
+		}
+		top = parent
+	}
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return false, fmt.Errorf("create %s: %w", dir, err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if err := os.Chmod(d, dirMode); err != nil {
+			return true, fmt.Errorf("chmod %s: %w", d, err)
+		}
+		if d == top {
+			break
+		}
 	}
 	return true, fsutil.SyncDir(filepath.Dir(dir))
 }
@@ -182,7 +205,7 @@ func mkdirSynced(dir string) (bool, error) {
 // final name and renames it into place only once complete and verified.
 func stageRelease(ctx context.Context, s *spec, p *plan) (err error) {
 	tmp := fsutil.TempName(p.ReleasePath)
-	if err := os.Mkdir(tmp, 0o755); err != nil {
+	if err := os.Mkdir(tmp, dirMode); err != nil {
 		return fmt.Errorf("create release directory: %w", err)
 	}
 	defer func() {
@@ -190,6 +213,9 @@ func stageRelease(ctx context.Context, s *spec, p *plan) (err error) {
 			os.RemoveAll(tmp)
 		}
 	}()
+	if err := os.Chmod(tmp, dirMode); err != nil { // Mkdir's mode is filtered by the umask
+		return fmt.Errorf("chmod release directory: %w", err)
+	}
 	if err := writeBinary(ctx, s, tmp); err != nil {
 		return err
 	}
@@ -245,7 +271,7 @@ func fillBinary(ctx context.Context, s *spec, w io.Writer) error {
 	}
 	fault("after-fsync")
 	// Verified means: the bytes now in the staged file, read back.
-	sum, n, err := hashFile(f.Name())
+	sum, n, err := fsutil.HashFile(f.Name())
 	if err != nil {
 		return fmt.Errorf("read back staged file: %w", err)
 	}

@@ -9,3 +9,7 @@ import (
 func TestDocsMatchOptions(t *testing.T) {
 	docscheck.Compare[Options](t, "../../plugins/modules/binary_stage.yml")
 }
+
+func TestDocsMatchResult(t *testing.T) {
+	docscheck.CompareReturns[stageResult](t, "../../plugins/modules/binary_stage.yml")
+}

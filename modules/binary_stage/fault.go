@@ -1,3 +1,9 @@
+//go:build faults
+
+// The fault hook exists only in binaries built with -tags faults (the unit
+// tests and the e2e fault playbook's .build/faults/ binary); the shipped
+// build has fault_off.go's no-ops instead, which the compiler removes.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+//go:build faults
+
 package main
 
 import (
@@ -139,16 +141,6 @@ func TestKillAtEveryStep(t *testing.T) {
 	}
 }
 
-func assertNoLeftovers(t *testing.T, root string) {
-	t.Helper()
-	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && isLeftover(fi.Name()) {
-			t.Errorf("leftover %s after a converged run", p)
-		}
-		return nil
-	})
-}
-
 // A SOVEREIGN_FAULT for another module is none of this module's business.
 func TestFaultEnvForOtherModulesIgnored(t *testing.T) {
 	t.Setenv(faultEnv, "source_build:after-clone")
@@ -162,5 +154,16 @@ func TestFaultEnvForOtherModulesIgnored(t *testing.T) {
 	t.Setenv(faultEnv, "binary_stage:nope")
 	if err := checkFaultEnv(); err == nil || !strings.Contains(err.Error(), "after-temp-write") {
 		t.Fatalf("unknown step: %v", err)
+	}
+}
+
+// A SOVEREIGN_FAULT naming no step fails the task before anything is made.
+func TestUnknownFaultStepRefused(t *testing.T) {
+	f := newFixture(t)
+	src, sum := f.src("app", "echo 1")
+	t.Setenv(faultEnv, "binary_stage:after-typo")
+	mustFail(t, f.args(src, sum, "1.0", "green"), "names no fault step")
+	if _, err := os.Lstat(f.root); !os.IsNotExist(err) {
+		t.Fatalf("a refused fault step created %s", f.root)
 	}
 }

@@ -28,7 +28,7 @@ func FuzzResolve(f *testing.F) {
 		if mode == "" {
 			o.Mode = nil
 		}
-		s, err := resolve(&o)
+		s, err := resolveOptions(&o)
 		if err != nil {
 			return
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chezlepro/sovereign/internal/ansible"
 	"github.com/chezlepro/sovereign/internal/ansible/ansibletest"
+	"github.com/chezlepro/sovereign/internal/fsutil"
 )
 
 // runAs makes the test binary act as the module process when the kill
@@ -179,7 +180,7 @@ func checkRelease(t *testing.T, dir string) {
 		t.Errorf("release %s has no readable %s: %v", dir, metaName, err)
 		return
 	}
-	sum, n, err := hashFile(filepath.Join(dir, m.Binary))
+	sum, n, err := fsutil.HashFile(filepath.Join(dir, m.Binary))
 	if err != nil {
 		t.Errorf("release %s: %v", dir, err)
 		return
@@ -190,4 +191,14 @@ func checkRelease(t *testing.T, dir string) {
 	if !strings.HasSuffix(filepath.Base(dir), "-"+sum[:12]) {
 		t.Errorf("release %s: name does not end with the binary's sha256 prefix %s", dir, sum[:12])
 	}
+}
+
+func assertNoLeftovers(t *testing.T, root string) {
+	t.Helper()
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && isLeftover(fi.Name()) {
+			t.Errorf("leftover %s after a converged run", p)
+		}
+		return nil
+	})
 }

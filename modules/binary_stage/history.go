@@ -1,11 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -41,16 +37,13 @@ func historyPath(s *spec) string { return filepath.Join(s.StateDir, "history.jso
 // readHistory returns the recorded entries (none when the file is absent).
 // A file that does not parse is an error: retention must not guess.
 func readHistory(s *spec) ([]historyEntry, error) {
-	data, err := os.ReadFile(historyPath(s))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
-	}
 	var h history
-	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, fmt.Errorf("history %s does not parse (%v): fix or move it aside", historyPath(s), err)
+	found, err := fsutil.ReadJSON(historyPath(s), &h)
+	switch {
+	case found && err != nil:
+		return nil, fmt.Errorf("history %w: fix or move it aside", err)
+	case err != nil:
+		return nil, fmt.Errorf("history: %w", err)
 	}
 	return h.Installs, nil
 }
@@ -66,12 +59,8 @@ func writeHistory(s *spec, entries []historyEntry) error {
 		e.Source = stripUserinfo(e.Source)
 		clean[i] = e
 	}
-	data, err := json.MarshalIndent(history{Version: 1, Installs: clean}, "", "  ")
-	if err != nil {
-		return err
-	}
 	// 0600: a source URL's query may still carry a token.
-	return fsutil.WriteFileAtomic(historyPath(s), append(data, '\n'), 0o600)
+	return fsutil.WriteJSON(historyPath(s), history{Version: 1, Installs: clean}, 0o600)
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339) }

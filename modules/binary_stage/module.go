@@ -16,118 +16,155 @@ func module() ansible.Module[Options] {
 	return ansible.Module[Options]{
 		Name:              "binary_stage",
 		SupportsCheckMode: true,
-		Run:               run,
+		Run: ansible.Lifecycle(ansible.Stages[Options, *spec, *observed, *plan, *outcome]{
+			Resolve: resolve, // the options, the manifest and the source file, checked and hashed
+			Observe: func(_ context.Context, s *spec) (*observed, error) { return observe(s) },
+			Plan:    func(s *spec, o *observed) (*plan, error) { p := makePlan(s, o); return &p, nil },
+			Changes: func(_ *spec, p *plan) bool { return p.changed() },
+			Lock:    lockRoot, // creates root, which holds the lock
+			Apply:   apply,    // stage, smoke, switch, record, prune
+			Report:  report,
+		}),
 	}
 }
 
-func run(actx *ansible.Context, opts *Options) (*ansible.Result, error) {
+// resolve is the request: the options checked, the metrics target found,
+// and the source file checked and hashed (the release's name needs its
+// sha256). Every refusal of bad input comes from here.
+func resolve(actx *ansible.Context, opts *Options) (*spec, error) {
 	if err := checkFaultEnv(); err != nil {
 		return nil, err
 	}
 	// The invocation echoes url whole: its password is masked there too.
 	actx.Hide(urlPassword(opts.URL))
-	s, err := resolve(opts)
+	s, err := resolveOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	mt, err := metrics.Resolve(string(opts.MetricsDir), metricsDefault)
-	if err != nil {
+	if s.Metrics, err = metrics.Resolve(string(opts.MetricsDir), metricsDefault); err != nil {
 		return nil, err
 	}
 	if err := observeSource(s); err != nil {
 		return nil, err
 	}
-	o, err := observe(s)
+	return s, nil
+}
+
+// lockRoot takes root's lock, which lives in the state directory under
+// root: both are created first (and s.RootCreated says root was, for the
+// plan made under the lock and for the result, even when taking the lock
+// then fails).
+func lockRoot(ctx context.Context, s *spec) (func(), error) {
+	created, err := mkdirSynced(s.Root)
+	s.RootCreated = created
 	if err != nil {
 		return nil, err
 	}
-	p := makePlan(s, o)
-	if actx.CheckMode {
-		return result(actx, s, o, &p, nil), nil
-	}
-	if !p.changed() {
-		return published(actx, mt, s, result(actx, s, o, &p, nil)), nil
-	}
-
-	// A real run with work to do: take the lock (which lives under root, so
-	// root exists from here on), then look again and plan under the lock:
-	// another run may have finished in between.
-	ctx := context.Background()
-	created, err := mkdirSynced(s.Root)
-	before := &outcome{Changed: created}
-	if err != nil {
-		return result(actx, s, o, &p, before), err
+	if _, err := mkdirSynced(s.StateDir); err != nil {
+		return nil, err
 	}
 	lk, err := lock.Acquire(ctx, filepath.Join(s.StateDir, "lock"), s.LockTimeout)
 	if err != nil {
-		return result(actx, s, o, &p, before), err
+		return nil, err
 	}
-	defer lk.Release()
-	locked, err := observe(s)
-	if err != nil {
-		return result(actx, s, o, &p, before), err
+	return func() { lk.Release() }, nil
+}
+
+// report builds the result and, after a real run that got as far as
+// applying (or found nothing to do), writes root's metrics.
+func report(actx *ansible.Context, run *ansible.Run[*spec, *observed, *plan, *outcome]) (*ansible.Result, error) {
+	s, o, p := run.Req, run.Obs, run.Plan
+	// What was done: nothing to say in check mode or for a no-op; from
+	// the lock on, at least whether root was created.
+	var out *outcome
+	switch {
+	case run.Applied:
+		out = run.Done
+		out.Changed = out.Changed || s.RootCreated
+	case run.Locked || run.Err != nil:
+		out = &outcome{Changed: s.RootCreated}
 	}
-	o, p = locked, makePlan(s, locked)
-	if !p.changed() {
-		// Another run did the work while this one waited for the lock.
-		return published(actx, mt, s, result(actx, s, o, &p, before)), nil
+	res, values := result(actx, s, o, p, out)
+	if !actx.CheckMode && (run.Err == nil || run.Applied) {
+		values.MetricsFile = publish(actx, s)
 	}
-	p.MkdirRoot = created
-	out, err := apply(ctx, s, o, &p)
-	out.Changed = out.Changed || created
-	return published(actx, mt, s, result(actx, s, o, &p, out)), err
+	return res, run.Err
 }
 
 // metricsDefault is where metrics go when metrics_dir is not given, if it
 // exists; tests point it elsewhere.
 var metricsDefault = metrics.DefaultDir
 
-// published writes root's metrics after a real run and names the file in
-// the result.
-func published(actx *ansible.Context, mt metrics.Target, s *spec, res *ansible.Result) *ansible.Result {
-	file, err := publishMetrics(mt, s)
+// publish writes root's metrics after a real run and returns the file's
+// path; a failure is a warning, as the staging stands.
+func publish(actx *ansible.Context, s *spec) string {
+	file, err := publishMetrics(s.Metrics, s)
 	if err != nil {
 		actx.Warn("metrics of " + s.Root + " not written: " + err.Error())
 	}
-	res.Values.(map[string]any)["metrics_file"] = file
-	return res
+	return file
+}
+
+// stageResult is the task's return values: RETURN in
+// plugins/modules/binary_stage.yml (docs_test.go holds the two equal).
+type stageResult struct {
+	Release         string `json:"release"`
+	ReleasePath     string `json:"release_path"`
+	Slot            string `json:"slot"`
+	SlotPath        string `json:"slot_path"`
+	BinaryPath      string `json:"binary_path"`
+	Previous        string `json:"previous"`
+	PreviousRelease string `json:"previous_release"`
+	SHA256          string `json:"sha256"`
+	// Size is null when a check run cannot know it yet (a URL without a
+	// manifest).
+	Size    *int64   `json:"size"`
+	Name    string   `json:"name"`
+	Version string   `json:"version"`
+	Commit  string   `json:"commit"`
+	Staged  bool     `json:"staged"`
+	Removed []string `json:"removed"`
+	Cleaned []string `json:"cleaned"`
+	Changes []string `json:"changes"`
+	// SmokeOutput is set when the smoke command ran, even with no output.
+	SmokeOutput *string `json:"smoke_output,omitempty"`
+	MetricsFile string  `json:"metrics_file"`
 }
 
 // result builds the task result; out is nil in check mode and for a no-op.
-func result(actx *ansible.Context, s *spec, o *observed, p *plan, out *outcome) *ansible.Result {
+func result(actx *ansible.Context, s *spec, o *observed, p *plan, out *outcome) (*ansible.Result, *stageResult) {
 	changes := p.describe(s)
 	slotAfter := p.PrevLink
 	if p.Switch {
 		slotAfter = s.linkTarget()
 	}
-	v := map[string]any{
-		"release":          p.Release,
-		"release_path":     p.ReleasePath,
-		"slot":             s.Slot,
-		"slot_path":        s.SlotPath,
-		"binary_path":      filepath.Join(s.SlotPath, s.Binary),
-		"previous":         prevPath(s, o),
-		"previous_release": p.PrevRelease,
-		"sha256":           s.SHA256,
-		"size":             size(s, o, out),
-		"name":             s.Name,
-		"version":          s.Version,
-		"commit":           s.Commit,
-		"staged":           p.Stage,
-		"removed":          orEmpty(p.Prune),
-		"cleaned":          orEmpty(p.Clean),
-		"changes":          orEmpty(changes),
-		"metrics_file":     "",
+	v := &stageResult{
+		Release:         p.Release,
+		ReleasePath:     p.ReleasePath,
+		Slot:            s.Slot,
+		SlotPath:        s.SlotPath,
+		BinaryPath:      filepath.Join(s.SlotPath, s.Binary),
+		Previous:        prevPath(s, o),
+		PreviousRelease: p.PrevRelease,
+		SHA256:          s.SHA256,
+		Size:            size(s, o, out),
+		Name:            s.Name,
+		Version:         s.Version,
+		Commit:          s.Commit,
+		Staged:          p.Stage,
+		Removed:         orEmpty(p.Prune),
+		Cleaned:         orEmpty(p.Clean),
+		Changes:         orEmpty(changes),
 	}
 	res := &ansible.Result{Changed: p.changed(), Values: v}
 	if out != nil {
 		// What was done, which on failure is less than the plan.
 		res.Changed = out.Changed
-		v["staged"] = out.Staged
-		v["removed"] = orEmpty(out.Removed)
-		v["cleaned"] = orEmpty(out.Cleaned)
+		v.Staged = out.Staged
+		v.Removed = orEmpty(out.Removed)
+		v.Cleaned = orEmpty(out.Cleaned)
 		if p.Smoke {
-			v["smoke_output"] = out.SmokeOutput
+			v.SmokeOutput = &out.SmokeOutput
 		}
 	}
 	switch {
@@ -152,7 +189,7 @@ func result(actx *ansible.Context, s *spec, o *observed, p *plan, out *outcome) 
 			})
 		}
 	}
-	return res
+	return res, v
 }
 
 func orEmpty(l []string) []string {
@@ -172,18 +209,21 @@ func prevPath(s *spec, o *observed) string {
 
 // size is the binary's size in bytes, or nil when a check run cannot know
 // it yet (a URL without a manifest).
-func size(s *spec, o *observed, out *outcome) any {
+func size(s *spec, o *observed, out *outcome) *int64 {
+	var n int64
 	switch {
 	case out != nil && out.Size > 0:
-		return out.Size
+		n = out.Size
 	case o.Target != nil && o.Target.Intact:
-		return o.Target.Size
+		n = o.Target.Size
 	case s.Size >= 0:
-		return s.Size
+		n = s.Size
 	case s.SrcSize >= 0:
-		return s.SrcSize
+		n = s.SrcSize
+	default:
+		return nil
 	}
-	return nil
+	return &n
 }
 
 func slotLine(s *spec, link string) string {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/fsutil"
 	"github.com/chezlepro/sovereign/internal/lock"
 )
 
@@ -272,18 +274,13 @@ func TestBadInputsFailClearly(t *testing.T) {
 		"bad checksum":    {func(a map[string]any) { a["checksum"] = "sha256:xyz" }, "64 hexadecimal digits"},
 		"missing slot":    {func(a map[string]any) { delete(a, "slot") }, "slot"},
 		"no source":       {func(a map[string]any) { delete(a, "src") }, "src, url, manifest"},
-		"unknown fault":   {nil, "names no fault step"},
 		"symbolic mode":   {func(a map[string]any) { a["mode"] = "u=rwx" }, "octal"},
 		"unknown cap":     {func(a map[string]any) { a["capabilities"] = []string{"cap_nope"} }, "unknown capability"},
 		"manifest of dir": {func(a map[string]any) { a["manifest"] = f.dir }, "read manifest"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := f.args(src, sum, "1.0", "green")
-			if tc.edit != nil {
-				tc.edit(args)
-			} else {
-				t.Setenv(faultEnv, "binary_stage:after-typo")
-			}
+			tc.edit(args)
 			mustFail(t, args, tc.want)
 			if _, err := os.Lstat(f.root); !os.IsNotExist(err) {
 				t.Fatalf("a failed validation created %s", f.root)
@@ -378,7 +375,7 @@ func TestRepairsTamperedRelease(t *testing.T) {
 	if r["changed"] != true || r["staged"] != false {
 		t.Fatalf("repair run: %v", r)
 	}
-	if got, _, _ := hashFile(bin); got != sum {
+	if got, _, _ := fsutil.HashFile(bin); got != sum {
 		t.Fatalf("binary not repaired: %s", got)
 	}
 	if r = mustOK(t, args); r["changed"] != false {
@@ -577,6 +574,14 @@ func TestLockSerialisesRuns(t *testing.T) {
 	if f.link("green") != "releases/1.0-"+sum[:12] {
 		t.Fatalf("slot moved while locked: %s", f.link("green"))
 	}
+	// lock_timeout is a float, as in the other modules: a fraction of a
+	// second is waited as given ("waited 201ms": below a second, a wait
+	// prints in milliseconds).
+	args["lock_timeout"] = 0.2
+	res := mustFail(t, args, "is held by another run")
+	if msg := res["msg"].(string); !regexp.MustCompile(`waited \d+ms`).MatchString(msg) {
+		t.Fatalf("lock_timeout 0.2 did not wait a fraction of a second: %s", msg)
+	}
 	// A no-op needs no lock.
 	mustOK(t, f.args(src, sum, "1.0", "green"))
 }
@@ -630,7 +635,7 @@ func TestWaiterFindsWorkDone(t *testing.T) {
 	// The other run, under the lock.
 	o := Options{Src: ansible.Path(src), Checksum: "sha256:" + sum, Version: "1.0", Root: ansible.Path(f.root), Slot: "green", Binary: "app",
 		KeepReleases: 5, SmokeTimeout: 30, Timeout: 60, LockTimeout: 60}
-	s, err := resolve(&o)
+	s, err := resolveOptions(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -652,4 +657,24 @@ func TestWaiterFindsWorkDone(t *testing.T) {
 		t.Fatalf("the waiting run: %v", r)
 	}
 	checkInvariants(t, f.root)
+}
+
+// A history that does not parse stops the run before anything changes:
+// retention must not guess which releases are old.
+func TestCorruptHistoryRefused(t *testing.T) {
+	f := newFixture(t)
+	src, sum := f.src("app", "echo 1")
+	mustOK(t, f.args(src, sum, "1.0", "green"))
+	hist := filepath.Join(f.root, stateDirName, "history.json")
+	if err := os.WriteFile(hist, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src2, sum2 := f.src("app2", "echo 2")
+	res := mustFail(t, f.args(src2, sum2, "2.0", "green"), "history "+hist+" is not valid JSON")
+	if msg := res["msg"].(string); !strings.HasSuffix(msg, ": fix or move it aside") {
+		t.Fatalf("msg %q does not say what to do", msg)
+	}
+	if f.link("green") != "releases/1.0-"+sum[:12] {
+		t.Fatalf("slot moved despite the corrupt history: %s", f.link("green"))
+	}
 }

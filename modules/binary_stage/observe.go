@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/chezlepro/sovereign/internal/fsutil"
 )
 
 // observed is what the module found on the target: the input to plan.
@@ -78,9 +80,9 @@ func observeSource(s *spec) error {
 		return fmt.Errorf("src %s has %d bytes but manifest %s says %d", s.Src, fi.Size(), s.Manifest, s.Size)
 	}
 	if s.SHA256 == "" {
-		sum, _, err := hashOpen(f)
+		sum, _, err := fsutil.HashReader(f)
 		if err != nil {
-			return fmt.Errorf("hash src: %w", err)
+			return fmt.Errorf("hash src: read %s: %w", f.Name(), err)
 		}
 		s.SHA256 = sum
 	}
@@ -312,7 +314,7 @@ func observeTarget(s *spec, dir string) *targetInfo {
 		t.Intact = true
 		return t
 	}
-	sum, n, err := hashFile(bin)
+	sum, n, err := fsutil.HashFile(bin)
 	t.Hashed = true
 	switch {
 	case err != nil:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chezlepro/sovereign/internal/ansible"
+	"github.com/chezlepro/sovereign/internal/metrics"
 )
 
 // Options are the module's parameters; plugins/modules/binary_stage.yml
@@ -42,7 +44,7 @@ type Options struct {
 	ValidateCerts bool         `json:"validate_certs"`
 	CAPath        ansible.Path `json:"ca_path"`
 	Reverify      bool         `json:"reverify"`
-	LockTimeout   int          `json:"lock_timeout"`
+	LockTimeout   float64      `json:"lock_timeout"`
 	MetricsDir    ansible.Path `json:"metrics_dir"`
 }
 
@@ -51,6 +53,10 @@ var (
 	versionRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
 	binaryRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`)
 )
+
+// maxSeconds bounds the timeouts: a year is more than any wait, and far
+// below what a time.Duration holds.
+const maxSeconds = 365 * 24 * 3600
 
 // stateDirName holds the history and the lock under root.
 const stateDirName = ".binary_stage"
@@ -88,6 +94,11 @@ type spec struct {
 
 	Reverify    bool
 	LockTimeout time.Duration
+	Metrics     metrics.Target // where a real run writes root's metrics
+
+	// RootCreated: the lock stage created root (to hold the lock); the
+	// plan made under the lock and the result say so.
+	RootCreated bool
 }
 
 // release is the directory name of the release: <version>-<12 hex of sha256>.
@@ -183,42 +194,136 @@ func within(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
-// resolve validates opts and turns them into a spec. It reads the manifest
-// and the user and group databases, nothing else.
-func resolve(o *Options) (*spec, error) {
+// resolveOptions validates the options and turns them into a spec. It reads
+// the manifest and the user and group databases, nothing else. Its phases
+// are independent: each reports its first refusal, and all of them are
+// reported together.
+func resolveOptions(o *Options) (*spec, error) {
 	s := &spec{UID: -1, GID: -1, Size: -1, SrcSize: -1, Reverify: o.Reverify, ValidateCerts: o.ValidateCerts}
+	var errs refusals
+	for _, phase := range []func(*Options, *spec) error{resolvePlace, resolveArtifact, resolveAttributes, resolveLimits} {
+		if err := phase(o, s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return s, nil
+	case 1:
+		return nil, errs[0]
+	}
+	return nil, errs
+}
+
+// refusals are the refusals of several phases, as one message.
+type refusals []error
+
+func (r refusals) Error() string {
+	msgs := make([]string, len(r))
+	for i, err := range r {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (r refusals) Unwrap() []error { return r }
+
+// resolvePlace decides where: root, releases_dir, the state directory and
+// the slot.
+func resolvePlace(o *Options, s *spec) error {
 	var err error
 	if s.Root, err = cleanAbs("root", string(o.Root)); err != nil {
-		return nil, err
+		return err
 	}
 	if s.Root == "/" {
-		return nil, fmt.Errorf("root must not be /")
+		return fmt.Errorf("root must not be /")
 	}
 	s.ReleasesDir = filepath.Join(s.Root, "releases")
 	if string(o.ReleasesDir) != "" {
 		if s.ReleasesDir, err = cleanAbs("releases_dir", string(o.ReleasesDir)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	s.StateDir = filepath.Join(s.Root, stateDirName)
 	if s.ReleasesDir == s.Root || within(s.Root, s.ReleasesDir) {
-		return nil, fmt.Errorf("releases_dir %q must not be root %q or one of its parents", s.ReleasesDir, s.Root)
+		return fmt.Errorf("releases_dir %q must not be root %q or one of its parents", s.ReleasesDir, s.Root)
 	}
 	if within(s.ReleasesDir, s.StateDir) {
-		return nil, fmt.Errorf("releases_dir %q must not be inside %s", s.ReleasesDir, s.StateDir)
+		return fmt.Errorf("releases_dir %q must not be inside %s", s.ReleasesDir, s.StateDir)
 	}
 	if !slotRe.MatchString(o.Slot) {
-		return nil, fmt.Errorf("slot %q must match [a-z0-9_-]+ (for example blue or green)", o.Slot)
+		return fmt.Errorf("slot %q must match [a-z0-9_-]+ (for example blue or green)", o.Slot)
 	}
 	s.Slot = o.Slot
 	s.SlotPath = filepath.Join(s.Root, s.Slot)
 	if within(s.ReleasesDir, s.SlotPath) || within(s.SlotPath, s.ReleasesDir) {
-		return nil, fmt.Errorf("slot %q collides with releases_dir %q", s.Slot, s.ReleasesDir)
+		return fmt.Errorf("slot %q collides with releases_dir %q", s.Slot, s.ReleasesDir)
 	}
+	return nil
+}
 
+// resolveArtifact decides what is staged: the source (src, url or the
+// manifest's artifact), its sha256 and size, the version, the program's
+// name and the binary's file name.
+func resolveArtifact(o *Options, s *spec) error {
+	m, err := resolveSource(o, s)
+	if err != nil {
+		return err
+	}
+	// The base name of the source names the binary by default and picks
+	// the line of a checksum file.
+	base := path.Base(s.Src)
+	if s.URL != "" {
+		u, _ := url.Parse(s.URL)
+		base = path.Base(u.Path)
+	}
+	if o.Checksum != "" {
+		if s.SHA256, err = parseChecksum(o.Checksum, base); err != nil {
+			return err
+		}
+	}
+	if m != nil {
+		msum := m.SHA256
+		if s.SHA256 != "" && s.SHA256 != msum {
+			return fmt.Errorf("checksum sha256:%s conflicts with manifest %s (sha256:%s)", s.SHA256, s.Manifest, msum)
+		}
+		s.SHA256 = msum
+		if o.Version != "" && o.Version != m.Version {
+			return fmt.Errorf("version %q conflicts with manifest %s (version %q)", o.Version, s.Manifest, m.Version)
+		}
+		s.Version, s.Name, s.Commit = m.Version, m.Name, m.Commit
+		if m.Size != nil {
+			s.Size = *m.Size
+		}
+	} else {
+		s.Version = o.Version
+	}
+	if s.URL != "" && s.SHA256 == "" {
+		return fmt.Errorf("url needs a checksum (sha256:<hex>), given by checksum or by manifest")
+	}
+	if s.Version == "" {
+		return fmt.Errorf("version is required (or give a manifest holding it)")
+	}
+	if s.DirVersion = dirVersion(s.Version); !versionRe.MatchString(s.DirVersion) || len(s.DirVersion) > 100 {
+		return fmt.Errorf("version %q must start with a letter or digit (at most 100 characters)", s.Version)
+	}
+	s.Binary = cmp.Or(o.Binary, s.Name, base)
+	if !binaryRe.MatchString(s.Binary) || len(s.Binary) > 200 {
+		return fmt.Errorf("binary name %q must be a plain file name (letters, digits, . _ + -, not starting with . or -)", s.Binary)
+	}
+	if s.Name == "" {
+		s.Name = s.Binary
+	}
+	return nil
+}
+
+// resolveSource decides where the bytes come from: src, url, or the
+// manifest's artifact; it returns the manifest when one is given.
+func resolveSource(o *Options, s *spec) (*manifest, error) {
 	if string(o.Src) != "" && o.URL != "" {
 		return nil, fmt.Errorf("src and url are mutually exclusive")
 	}
+	var err error
 	if string(o.Src) != "" {
 		if s.Src, err = cleanAbs("src", string(o.Src)); err != nil {
 			return nil, err
@@ -231,7 +336,6 @@ func resolve(o *Options) (*spec, error) {
 		}
 		s.URL = o.URL
 	}
-
 	var m *manifest
 	if string(o.Manifest) != "" {
 		if s.Manifest, err = cleanAbs("manifest", string(o.Manifest)); err != nil {
@@ -252,99 +356,59 @@ func resolve(o *Options) (*spec, error) {
 	if s.Src == "" && s.URL == "" {
 		return nil, fmt.Errorf("one of src, url or manifest is required")
 	}
+	return m, nil
+}
 
-	// The base name of the source names the binary by default and picks
-	// the line of a checksum file.
-	base := path.Base(s.Src)
-	if s.URL != "" {
-		u, _ := url.Parse(s.URL)
-		base = path.Base(u.Path)
-	}
-
-	if o.Checksum != "" {
-		if s.SHA256, err = parseChecksum(o.Checksum, base); err != nil {
-			return nil, err
-		}
-	}
-	if m != nil {
-		msum := m.SHA256
-		if s.SHA256 != "" && s.SHA256 != msum {
-			return nil, fmt.Errorf("checksum sha256:%s conflicts with manifest %s (sha256:%s)", s.SHA256, s.Manifest, msum)
-		}
-		s.SHA256 = msum
-		if o.Version != "" && o.Version != m.Version {
-			return nil, fmt.Errorf("version %q conflicts with manifest %s (version %q)", o.Version, s.Manifest, m.Version)
-		}
-		s.Version, s.Name, s.Commit = m.Version, m.Name, m.Commit
-		if m.Size != nil {
-			s.Size = *m.Size
-		}
-	} else {
-		s.Version = o.Version
-	}
-	if s.URL != "" && s.SHA256 == "" {
-		return nil, fmt.Errorf("url needs a checksum (sha256:<hex>), given by checksum or by manifest")
-	}
-	if s.Version == "" {
-		return nil, fmt.Errorf("version is required (or give a manifest holding it)")
-	}
-	if s.DirVersion = dirVersion(s.Version); !versionRe.MatchString(s.DirVersion) || len(s.DirVersion) > 100 {
-		return nil, fmt.Errorf("version %q must start with a letter or digit (at most 100 characters)", s.Version)
-	}
-
-	s.Binary = o.Binary
-	if s.Binary == "" {
-		s.Binary = s.Name
-	}
-	if s.Binary == "" {
-		s.Binary = base
-	}
-	if !binaryRe.MatchString(s.Binary) || len(s.Binary) > 200 {
-		return nil, fmt.Errorf("binary name %q must be a plain file name (letters, digits, . _ + -, not starting with . or -)", s.Binary)
-	}
-	if s.Name == "" {
-		s.Name = s.Binary
-	}
-
+// resolveAttributes decides the binary's owner, group, mode and
+// capabilities.
+func resolveAttributes(o *Options, s *spec) error {
+	var err error
 	if s.UID, err = lookupID("owner", o.Owner); err != nil {
-		return nil, err
+		return err
 	}
 	if s.GID, err = lookupID("group", o.Group); err != nil {
-		return nil, err
+		return err
 	}
 	if s.Mode, err = parseMode(o.Mode); err != nil {
-		return nil, err
+		return err
 	}
 	if err := checkModeSafe(s.Mode); err != nil && !o.AllowUnsafe {
-		return nil, err
+		return err
 	}
-	if s.Caps, err = parseCaps(o.Capabilities); err != nil {
-		return nil, err
-	}
+	s.Caps, err = parseCaps(o.Capabilities)
+	return err
+}
 
+// resolveLimits decides retention, the smoke test, the timeouts and the CA
+// to trust.
+func resolveLimits(o *Options, s *spec) error {
 	if o.KeepReleases < 0 {
-		return nil, fmt.Errorf("keep_releases must be 0 or more, got %d", o.KeepReleases)
+		return fmt.Errorf("keep_releases must be 0 or more, got %d", o.KeepReleases)
 	}
 	s.Keep = o.KeepReleases
 	s.Smoke = o.Smoke
 	s.SmokeExpect = o.SmokeExpect
 	if o.SmokeExpect != "" && len(o.Smoke) == 0 {
-		return nil, fmt.Errorf("smoke_expect needs smoke (the arguments to run the staged binary with)")
+		return fmt.Errorf("smoke_expect needs smoke (the arguments to run the staged binary with)")
 	}
-	for name, v := range map[string]int{"smoke_timeout": o.SmokeTimeout, "timeout": o.Timeout, "lock_timeout": o.LockTimeout} {
-		if v <= 0 {
-			return nil, fmt.Errorf("%s must be a positive number of seconds, got %d", name, v)
+	for _, t := range []struct {
+		name string
+		v    float64
+	}{{"smoke_timeout", float64(o.SmokeTimeout)}, {"timeout", float64(o.Timeout)}, {"lock_timeout", o.LockTimeout}} {
+		if !(t.v > 0) || t.v > maxSeconds {
+			return fmt.Errorf("%s must be a positive number of seconds, got %v", t.name, t.v)
 		}
 	}
 	s.SmokeTimeout = time.Duration(o.SmokeTimeout) * time.Second
 	s.Timeout = time.Duration(o.Timeout) * time.Second
-	s.LockTimeout = time.Duration(o.LockTimeout) * time.Second
+	s.LockTimeout = time.Duration(o.LockTimeout * float64(time.Second))
 	if string(o.CAPath) != "" {
+		var err error
 		if s.CAPath, err = cleanAbs("ca_path", string(o.CAPath)); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // readManifest loads and checks source_build's manifest.

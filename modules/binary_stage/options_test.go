@@ -20,7 +20,7 @@ func goodOptions() Options {
 
 func TestResolveDefaults(t *testing.T) {
 	o := goodOptions()
-	s, err := resolve(&o)
+	s, err := resolveOptions(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,12 +35,12 @@ func TestResolveDefaults(t *testing.T) {
 		t.Fatalf("linkTarget = %q", got)
 	}
 	o.ReleasesDir = "/srv/releases/traefik"
-	s, _ = resolve(&o)
+	s, _ = resolveOptions(&o)
 	if got := s.linkTarget(); got != "/srv/releases/traefik/3.1.2-abababababab" {
 		t.Fatalf("linkTarget outside root = %q", got)
 	}
 	o.ReleasesDir, o.Root = "", "/opt/traefik//"
-	if s, _ = resolve(&o); s.Root != "/opt/traefik" {
+	if s, _ = resolveOptions(&o); s.Root != "/opt/traefik" {
 		t.Fatalf("root not cleaned: %q", s.Root)
 	}
 }
@@ -86,6 +86,8 @@ func TestResolveRefusesBadInputs(t *testing.T) {
 		{"unknown capability", func(o *Options) { o.Capabilities = []string{"cap_fly"} }, "unknown capability"},
 		{"negative keep", func(o *Options) { o.KeepReleases = -1 }, "keep_releases must be 0 or more"},
 		{"zero timeout", func(o *Options) { o.Timeout = 0 }, "timeout must be a positive number"},
+		{"negative lock_timeout", func(o *Options) { o.LockTimeout = -0.5 }, "lock_timeout must be a positive number of seconds, got -0.5"},
+		{"lock_timeout beyond a year", func(o *Options) { o.LockTimeout = 1e12 }, "lock_timeout must be a positive number"},
 		{"expect without smoke", func(o *Options) { o.SmokeExpect = "3.1.2" }, "smoke_expect needs smoke"},
 		{"unknown owner", func(o *Options) { o.Owner = "no-such-user-here" }, `owner "no-such-user-here"`},
 		{"unknown group", func(o *Options) { o.Group = "no-such-group-here" }, `group "no-such-group-here"`},
@@ -96,7 +98,7 @@ func TestResolveRefusesBadInputs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := goodOptions()
 			tc.edit(&o)
-			_, err := resolve(&o)
+			_, err := resolveOptions(&o)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("resolve error = %v, want one containing %q", err, tc.want)
 			}
@@ -109,13 +111,13 @@ func TestUnsafeModeNeedsOptIn(t *testing.T) {
 	for _, m := range []any{"07777", "4755", "0777", "0775", "2755"} {
 		o := goodOptions()
 		o.Mode, o.AllowUnsafe = m, true
-		if _, err := resolve(&o); err != nil {
+		if _, err := resolveOptions(&o); err != nil {
 			t.Errorf("mode %v with allow_unsafe_mode: %v", m, err)
 		}
 	}
 	o := goodOptions()
 	o.Mode = "0750"
-	if _, err := resolve(&o); err != nil {
+	if _, err := resolveOptions(&o); err != nil {
 		t.Errorf("a safe mode was refused: %v", err)
 	}
 }
@@ -161,7 +163,7 @@ func TestResolveManifest(t *testing.T) {
 	}
 	o := Options{Manifest: ansible.Path(writeManifest(t, full)), Root: "/opt/traefik", Slot: "blue", KeepReleases: 5,
 		SmokeTimeout: 30, Timeout: 60, LockTimeout: 60}
-	s, err := resolve(&o)
+	s, err := resolveOptions(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func TestResolveManifest(t *testing.T) {
 	// The sha256:-prefixed form is accepted as well.
 	prefixed := map[string]any{"name": "traefik", "version": "1", "sha256": "sha256:" + sum, "artifact": "/a/traefik"}
 	o.Manifest = ansible.Path(writeManifest(t, prefixed))
-	if s, err = resolve(&o); err != nil || s.SHA256 != sum || s.Size != -1 {
+	if s, err = resolveOptions(&o); err != nil || s.SHA256 != sum || s.Size != -1 {
 		t.Fatalf("prefixed manifest: %+v, %v", s, err)
 	}
 
@@ -196,7 +198,7 @@ func TestResolveManifest(t *testing.T) {
 		if tc.edit != nil {
 			tc.edit(&o)
 		}
-		if _, err := resolve(&o); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := resolveOptions(&o); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error = %v, want %q", name, err, tc.want)
 		}
 	}
@@ -204,7 +206,21 @@ func TestResolveManifest(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte("{not json"), 0o644)
 	o.Manifest = ansible.Path(bad)
-	if _, err := resolve(&o); err == nil || !strings.Contains(err.Error(), "is not valid JSON") {
+	if _, err := resolveOptions(&o); err == nil || !strings.Contains(err.Error(), "is not valid JSON") {
 		t.Errorf("invalid JSON manifest: %v", err)
+	}
+}
+
+// Refusals of independent phases (where, what, attributes, limits) are
+// reported together, in that order, "; "-joined.
+func TestResolveReportsEveryPhasesRefusal(t *testing.T) {
+	o := goodOptions()
+	o.Root, o.Version, o.Mode, o.Timeout = "opt/x", ".1", "0777", 0
+	_, err := resolveOptions(&o)
+	want := `root "opt/x" must be an absolute path; version ".1" must start with a letter or digit (at most 100 characters); ` +
+		`mode 0777 makes the binary group-writable, world-writable: refused unless allow_unsafe_mode is true; ` +
+		`timeout must be a positive number of seconds, got 0`
+	if err == nil || err.Error() != want {
+		t.Fatalf("resolve error = %v\nwant %s", err, want)
 	}
 }

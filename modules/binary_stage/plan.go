@@ -1,11 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -43,7 +43,8 @@ func (p *plan) writesRelease() bool { return p.Stage || p.Repair != "" }
 func makePlan(s *spec, o *observed) plan {
 	p := plan{Release: s.release(), ReleasePath: s.releasePath()}
 	p.Clean = slices.Clone(o.Leftovers)
-	p.MkdirRoot = !o.RootExists
+	// Root made by the lock stage is this run's change all the same.
+	p.MkdirRoot = !o.RootExists || s.RootCreated
 	p.MkdirReleases = !o.ReleasesExists
 
 	t := o.Target
@@ -144,12 +145,17 @@ func selectPrune(releases []string, protected map[string]bool, hist []historyEnt
 	}
 	rank[newest] = len(hist) + 1
 	order := slices.Clone(releases)
-	sort.SliceStable(order, func(i, j int) bool { // newest first
-		ri, rj := rank[order[i]], rank[order[j]]
-		if ri != rj {
-			return ri > rj
+	slices.SortStableFunc(order, func(a, b string) int { // newest first
+		if c := cmp.Compare(rank[b], rank[a]); c != 0 {
+			return c
 		}
-		return naturalLess(order[j], order[i])
+		switch {
+		case naturalLess(b, a):
+			return -1
+		case naturalLess(a, b):
+			return 1
+		}
+		return 0
 	})
 	var prune []string
 	for i, r := range order {

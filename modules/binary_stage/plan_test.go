@@ -8,7 +8,7 @@ import (
 
 func planSpec() *spec {
 	o := goodOptions()
-	s, err := resolve(&o)
+	s, err := resolveOptions(&o)
 	if err != nil {
 		panic(err)
 	}

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -43,14 +40,17 @@ func sigOf(fi os.FileInfo) fileSig {
 	return fileSig{Size: fi.Size(), MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}
 }
 
+// readMeta reads dir's record; a missing one is an error wrapping
+// fs.ErrNotExist.
 func readMeta(dir string) (*releaseMeta, error) {
-	data, err := os.ReadFile(filepath.Join(dir, metaName))
-	if err != nil {
-		return nil, err
-	}
+	p := filepath.Join(dir, metaName)
 	var m releaseMeta
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, metaName), err)
+	found, err := fsutil.ReadJSON(p, &m)
+	switch {
+	case err != nil:
+		return nil, err
+	case !found:
+		return nil, fmt.Errorf("%s: %w", p, fs.ErrNotExist)
 	}
 	return &m, nil
 }
@@ -66,37 +66,6 @@ func writeMeta(dir string, s *spec, stagedAt string) error {
 		Name: s.Name, Version: s.Version, Commit: s.Commit, SHA256: s.SHA256, Size: fi.Size(),
 		Binary: s.Binary, Source: s.source(), StagedAt: stagedAt, Stat: sigOf(fi),
 	}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
 	// 0600, as the history: the source URL's query may carry a token.
-	return fsutil.WriteFileAtomic(filepath.Join(dir, metaName), append(data, '\n'), 0o600)
+	return fsutil.WriteJSON(filepath.Join(dir, metaName), m, 0o600)
 }
-
-// hashBufSize is the read size for hashing: large enough that syscalls
-// cost nothing next to SHA-256, small enough to stay in L2 cache.
-const hashBufSize = 1 << 20
-
-// hashFile returns the sha256 (hex) and size of the file at path.
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	return hashOpen(f)
-}
-
-// hashOpen is hashFile for a file already open.
-func hashOpen(f *os.File) (string, int64, error) {
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, onlyReader{f}, make([]byte, hashBufSize))
-	if err != nil {
-		return "", n, fmt.Errorf("read %s: %w", f.Name(), err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// onlyReader hides io.WriterTo so CopyBuffer really uses the given buffer.
-type onlyReader struct{ io.Reader }

@@ -99,5 +99,8 @@ func downloadErr(ctx context.Context, s *spec, start time.Time, err error) error
 	return fmt.Errorf("GET %s: %w", s.source(), err)
 }
 
+// onlyReader hides io.WriterTo so CopyBuffer really uses the given buffer.
+type onlyReader struct{ io.Reader }
+
 // errChecksum marks a content mismatch (as opposed to an I/O failure).
 var errChecksum = errors.New("checksum mismatch")

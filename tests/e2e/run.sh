@@ -12,6 +12,9 @@
 # of 2.14 alone. Result lines name the series ("PASS  [2.19] NAME"); the
 # closing line counts both.
 # Playbooks run in groups, each on a fresh lab (see below).
+# A playbook with a line "# e2e: fault-enabled binaries" runs against
+# .build/faults' copy of the collection (make faults), whose binary_stage has
+# its test-only fault hook; bin/ never has it.
 # Every playbook gets these extra vars: lab_name, lab_sh (the lab tool, for
 # reboots), repo_root, e2e_work (the run's scratch directory on the
 # controller). Output of each run goes to .build/e2e/<playbook>.log (2.14),
@@ -58,6 +61,15 @@ setup_for lab "${extra_groups[@]}"
 # The Go toolchain archive the pipeline's build host installs (go_toolchain
 # role): made once from this machine's /usr/local/go, cached in .build/.
 tests/toolchain/archive.sh >/dev/null
+# Playbooks that kill a module through its test-only fault hook run against
+# a copy of the collection whose binaries have it (make faults); built once,
+# under a lock, as both series' runs start here at the same time.
+faults_wanted=false
+! grep -lq '^# e2e: fault-enabled binaries' "${playbooks[@]}" || faults_wanted=true
+if $faults_wanted; then
+	mkdir -p .build
+	flock .build/faults.lock make -s faults >/dev/null
+fi
 
 if [ ${#all_series[@]} -gt 1 ]; then
 	# Each series in a run of its own, all at once: their labs, logs and
@@ -147,7 +159,9 @@ for pb in "${playbooks[@]}"; do
 		current_group="$group"
 	fi
 	t0=$(date +%s%N)
-	if ansible-playbook -i "$inventory" -e "lab_name=$lab" -e "lab_sh=$lab_sh" -e "repo_root=$REPO_ROOT" \
+	collections="$ANSIBLE_COLLECTIONS_PATH"
+	! grep -q '^# e2e: fault-enabled binaries' "$pb" || collections="$REPO_ROOT/.build/faults/collections"
+	if ANSIBLE_COLLECTIONS_PATH="$collections" ansible-playbook -i "$inventory" -e "lab_name=$lab" -e "lab_sh=$lab_sh" -e "repo_root=$REPO_ROOT" \
 		-e "e2e_work=$e2e_work" -vvv "$pb" >"$logs/$name.log" 2>&1; then
 		pass "[$series] $name ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
 	else
