@@ -15,14 +15,11 @@ import (
 // Options are the module's arguments (documented in
 // plugins/modules/source_build.yml; docs_test.go keeps the two in step).
 type Options struct {
-	// Repo is the URL without userinfo once validated; repoWithAuth is the
-	// URL as given when it had some (secrets.go).
-	Repo         string `json:"repo"`
-	repoWithAuth string
-	Version      string       `json:"version"`
-	Dest         ansible.Path `json:"dest"`
-	Store        ansible.Path `json:"store"`
-	Name         string       `json:"name"`
+	Repo    string       `json:"repo"`
+	Version string       `json:"version"`
+	Dest    ansible.Path `json:"dest"`
+	Store   ansible.Path `json:"store"`
+	Name    string       `json:"name"`
 
 	Update        bool         `json:"update"`
 	Depth         int          `json:"depth"`
@@ -48,9 +45,9 @@ type Options struct {
 	Isolation string       `json:"isolation"`
 	GoBinary  ansible.Path `json:"go_binary"`
 
-	Keep        int  `json:"keep"`
-	Rebuild     bool `json:"rebuild"`
-	LockTimeout int  `json:"lock_timeout"`
+	Keep        int     `json:"keep"`
+	Rebuild     bool    `json:"rebuild"`
+	LockTimeout float64 `json:"lock_timeout"`
 
 	MetricsDir ansible.Path `json:"metrics_dir"`
 }
@@ -69,13 +66,25 @@ var (
 	placeholders  = map[string]bool{"{version}": true, "{commit}": true, "{short_commit}": true, "{commit_time}": true}
 )
 
-// validate checks what the option types cannot, fills derived defaults
-// (name, GOOS, GOARCH) and returns the first problem in words a user can act on.
-func (o *Options) validate() error {
+// resolveOptions checks what the option types cannot and returns the first
+// problem in words a user can act on; or else the request with the options
+// completed (name, GOOS, GOARCH, cleaned paths) and the credential taken
+// out of the repository URL. given is not changed.
+func resolveOptions(given Options) (*request, error) {
+	req := &request{Options: given}
+	if err := req.checkAndComplete(); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// checkAndComplete is resolveOptions on the request's own copy of the options.
+func (req *request) checkAndComplete() error {
+	o := &req.Options
 	if err := checkRepo(o.Repo); err != nil {
 		return err
 	}
-	o.splitCredential()
+	req.splitCredential()
 	if strings.TrimSpace(o.Version) == "" || strings.HasPrefix(o.Version, "-") || strings.ContainsAny(o.Version, " \t\n~^:?*[\\") {
 		return fmt.Errorf("version %q is not a valid tag, branch or commit name", o.Version)
 	}
@@ -102,7 +111,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("timeout must be a positive number of seconds, got %d", o.Timeout)
 	}
 	if o.LockTimeout < 0 {
-		return fmt.Errorf("lock_timeout must not be negative, got %d", o.LockTimeout)
+		return fmt.Errorf("lock_timeout must not be negative, got %g", o.LockTimeout)
 	}
 	if o.Keep < 1 {
 		return fmt.Errorf("keep must be at least 1 (the build just made is always kept), got %d", o.Keep)
