@@ -101,34 +101,22 @@ func build(ctx context.Context, req *request, obs *observed, d *done) error {
 	vars := buildVars{Version: req.Version, Commit: r.Commit, CommitTime: d.commitTime}
 	argv := rc.argv(req.goBin, tmp, vars)
 	env, set := rc.buildEnv(os.Environ(), req.goBin, string(req.Store), d.commitTime)
-	if d := envValue(env, "GOTMPDIR"); d != "" {
+	if dir := envValue(env, "GOTMPDIR"); dir != "" {
 		// go fails at once, and obscurely, when GOTMPDIR does not exist.
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create GOTMPDIR: %w", err)
 		}
 	}
 	logPath := filepath.Join(tmp, "build.log")
-	// 0600: what the build prints may include env values, which are secrets.
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create build log: %w", err)
-	}
-	var hdr strings.Builder
-	fmt.Fprintf(&hdr, "# source_build: %s %s (commit %s) from %s\n", req.Name, req.Version, r.Commit, req.Repo)
-	fmt.Fprintf(&hdr, "# started %s on %s; isolation: %s (%s)\n", time.Now().UTC().Format(time.RFC3339), hostName(), iso, detail)
-	fmt.Fprintf(&hdr, "# workdir: %s\n# command: %s\n", workdir, shellQuote(argv))
 	recorded := redactEnv(set, rc.Env)
-	for _, k := range slices.Sorted(maps.Keys(recorded)) {
-		fmt.Fprintf(&hdr, "# env: %s=%s\n", k, recorded[k])
+	logf, headerEnd, err := startLog(logPath, []string{
+		fmt.Sprintf("source_build: %s %s (commit %s) from %s", req.Name, req.Version, r.Commit, req.Repo),
+		fmt.Sprintf("started %s on %s; isolation: %s (%s)", time.Now().UTC().Format(time.RFC3339), hostName(), iso, detail),
+		"workdir: " + workdir, "command: " + shellQuote(argv),
+	}, recorded)
+	if err != nil {
+		return err
 	}
-	// A full store shows here first: say so rather than run a build that
-	// fails with "exit status 1" and an empty log.
-	if _, err := logf.WriteString(hdr.String()); err != nil {
-		logf.Close()
-		return fmt.Errorf("write build log %s: %w", logPath, err)
-	}
-	// Only what the build prints is diagnosed, not this header.
-	headerEnd := int64(hdr.Len())
 
 	if rc.Kind == "command" {
 		// A declared output left by an earlier build must not pass for this
@@ -183,6 +171,31 @@ func build(ctx context.Context, req *request, obs *observed, d *done) error {
 		return err
 	}
 	return install(req, obs, tmp, final, m, d)
+}
+
+// startLog creates the build log (0600: what the build prints may include
+// env values, which are secrets) and writes its header: the lines given and
+// the environment the recipe set, each line behind "# ". headerEnd is where
+// what the build prints starts.
+func startLog(logPath string, lines []string, env map[string]string) (logf *os.File, headerEnd int64, err error) {
+	logf, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create build log: %w", err)
+	}
+	var hdr strings.Builder
+	for _, l := range lines {
+		hdr.WriteString("# " + l + "\n")
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(&hdr, "# env: %s=%s\n", k, env[k])
+	}
+	// A full store shows here first: say so rather than run a build that
+	// fails with "exit status 1" and an empty log.
+	if _, err := logf.WriteString(hdr.String()); err != nil {
+		logf.Close()
+		return nil, 0, fmt.Errorf("write build log %s: %w", logPath, err)
+	}
+	return logf, int64(hdr.Len()), nil
 }
 
 // install renames the finished build into place under the store lock. If an

@@ -96,60 +96,98 @@ func needDirtyCheck(req *request, obs *observed) bool {
 }
 
 // makePlan decides, from what is there and the request alone, what to do and
-// why. It has no side effects.
+// why. It has no side effects. Each phase adds its steps, reasons and
+// warnings to p, or refuses.
 func makePlan(req *request, obs *observed) (plan, error) {
 	var p plan
-	r := obs.Resolved
 	p.Warnings = append(p.Warnings, obs.ResolveWarnings...)
+	if err := planWorkTree(req, obs, &p); err != nil {
+		return p, err
+	}
+	if err := checkTag(req, obs, &p); err != nil {
+		return p, err
+	}
+	planFetch(req, obs, &p)
+	planBuildAndCheckout(req, obs, &p)
+	if err := checkLocalChanges(req, obs, &p); err != nil {
+		return p, err
+	}
+	if req.Verify != "none" && obs.Signature == nil && obs.SignatureErr == nil {
+		p.Reasons = append(p.Reasons, "the signature will be checked once the "+req.Verify+" is fetched")
+	}
+	return p, nil
+}
 
+// planWorkTree decides whether dest is cloned, or its origin set: it must
+// be missing, empty, or a clone of repo (force repoints another).
+func planWorkTree(req *request, obs *observed, p *plan) error {
 	switch {
 	case !obs.DestExists || (obs.DestEmpty && !obs.DestIsRepo):
 		p.Init, p.Fetch, p.Checkout = true, true, true
-		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s does not exist yet: clone %s %s into it", string(req.Dest), r.Kind, req.Version))
+		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s does not exist yet: clone %s %s into it", string(req.Dest), obs.Resolved.Kind, req.Version))
 	case !obs.DestIsRepo:
-		return p, fmt.Errorf("%w: %s exists, is not empty and has no .git; remove it or choose another dest", ErrNotWorkTree, string(req.Dest))
+		return fmt.Errorf("%w: %s exists, is not empty and has no .git; remove it or choose another dest", ErrNotWorkTree, string(req.Dest))
 	case obs.Origin == req.Repo:
 	case obs.Origin != "" && obs.Origin == req.repoWithAuth:
 		p.SetOrigin = true // an older run wrote the credential into .git/config: take it out
 	case obs.Origin != "":
 		if !req.Force {
-			return p, fmt.Errorf("%w: %s has origin %s, not %s; set force: true to repoint it", ErrOriginMismatch, string(req.Dest), redactURL(obs.Origin), req.Repo)
+			return fmt.Errorf("%w: %s has origin %s, not %s; set force: true to repoint it", ErrOriginMismatch, string(req.Dest), redactURL(obs.Origin), req.Repo)
 		}
 		p.SetOrigin = true
 		p.Warnings = append(p.Warnings, fmt.Sprintf("origin of %s changed from %s to %s (force)", string(req.Dest), redactURL(obs.Origin), req.Repo))
 	case obs.Origin == "":
 		p.SetOrigin = true
 	}
+	return nil
+}
 
-	if r.Kind == kindTag {
-		tag := strings.TrimPrefix(r.Ref, "refs/tags/")
-		var moved []string
-		if rec := obs.RecordedTag; rec != nil && rec.Commit != r.Commit {
-			moved = append(moved, fmt.Sprintf("the store built %s from it on %s", shortID(rec.Commit), rec.Recorded))
-		}
-		if obs.LocalTagCommit != "" && obs.LocalTagCommit != r.Commit {
-			moved = append(moved, fmt.Sprintf("the work tree has it at %s", shortID(obs.LocalTagCommit)))
-		}
-		if len(moved) > 0 {
-			what := fmt.Sprintf("%s now points %s at %s, but %s", req.Repo, tag, shortID(r.Commit), strings.Join(moved, " and "))
-			if !req.AllowMovedTag {
-				return p, fmt.Errorf("%w: %s; the sources under this name changed: check the mirror, or set allow_moved_tag: true to build the new commit", ErrMovedTag, what)
-			}
-			p.Warnings = append(p.Warnings, "tag moved: "+what+" (allow_moved_tag: building the new commit)")
-		}
+// checkTag refuses a tag that moved since the store or the work tree saw
+// it (allow_moved_tag: a warning), and decides whether the store records
+// the tag's commit.
+func checkTag(req *request, obs *observed, p *plan) error {
+	r := obs.Resolved
+	if r.Kind != kindTag {
+		return nil
 	}
-
-	p.RecordTag = r.Kind == kindTag && (obs.RecordedTag == nil || obs.RecordedTag.Commit != r.Commit)
-
-	if !p.Init && req.Update {
-		switch {
-		case !obs.HaveCommit:
-			p.Fetch = true
-		case r.Kind == kindTag && obs.LocalTagObject != r.Object:
-			p.Fetch = true // the commit is there but the tag is not (or not this one)
-		}
+	p.RecordTag = obs.RecordedTag == nil || obs.RecordedTag.Commit != r.Commit
+	tag := strings.TrimPrefix(r.Ref, "refs/tags/")
+	var moved []string
+	if rec := obs.RecordedTag; rec != nil && rec.Commit != r.Commit {
+		moved = append(moved, fmt.Sprintf("the store built %s from it on %s", shortID(rec.Commit), rec.Recorded))
 	}
+	if obs.LocalTagCommit != "" && obs.LocalTagCommit != r.Commit {
+		moved = append(moved, fmt.Sprintf("the work tree has it at %s", shortID(obs.LocalTagCommit)))
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("%s now points %s at %s, but %s", req.Repo, tag, shortID(r.Commit), strings.Join(moved, " and "))
+	if !req.AllowMovedTag {
+		return fmt.Errorf("%w: %s; the sources under this name changed: check the mirror, or set allow_moved_tag: true to build the new commit", ErrMovedTag, what)
+	}
+	p.Warnings = append(p.Warnings, "tag moved: "+what+" (allow_moved_tag: building the new commit)")
+	return nil
+}
 
+// planFetch decides whether an existing work tree fetches: when the commit,
+// or the tag object, is not there yet (and update allows asking).
+func planFetch(req *request, obs *observed, p *plan) {
+	if p.Init || !req.Update {
+		return
+	}
+	switch {
+	case !obs.HaveCommit:
+		p.Fetch = true
+	case obs.Resolved.Kind == kindTag && obs.LocalTagObject != obs.Resolved.Object:
+		p.Fetch = true // the commit is there but the tag is not (or not this one)
+	}
+}
+
+// planBuildAndCheckout decides whether the store gets a build (none of
+// this key, a broken one, or rebuild) and whether the work tree moves.
+func planBuildAndCheckout(req *request, obs *observed, p *plan) {
+	r := obs.Resolved
 	switch {
 	case obs.Entry == nil:
 		p.Build = true
@@ -161,35 +199,37 @@ func makePlan(req *request, obs *observed) (plan, error) {
 		p.Build = true
 		p.Reasons = append(p.Reasons, "rebuild requested: the new artifact is compared with the stored one ("+obs.Entry.Sha256+")")
 	}
+	if p.Init || obs.Head == r.Commit {
+		return
+	}
+	p.Checkout = true
+	if obs.Head == "" {
+		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s has no checkout yet: check out %s", string(req.Dest), shortID(r.Commit)))
+	} else {
+		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree at %s, moving to %s (%s)", shortID(obs.Head), shortID(r.Commit), req.Version))
+	}
+}
 
-	if !p.Init && obs.Head != r.Commit {
-		p.Checkout = true
-		if obs.Head == "" {
-			p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s has no checkout yet: check out %s", string(req.Dest), shortID(r.Commit)))
-		} else {
-			p.Reasons = append(p.Reasons, fmt.Sprintf("work tree at %s, moving to %s (%s)", shortID(obs.Head), shortID(r.Commit), req.Version))
-		}
+// checkLocalChanges refuses to check out or build over local changes
+// (force: they are discarded, with a warning).
+func checkLocalChanges(req *request, obs *observed, p *plan) error {
+	if !(p.Checkout || p.Build) || len(obs.Dirty) == 0 {
+		return nil
 	}
-
-	if (p.Checkout || p.Build) && len(obs.Dirty) > 0 {
-		list := obs.Dirty
-		more := ""
-		if len(list) > 10 {
-			more = fmt.Sprintf(" and %d more", len(list)-10)
-			list = list[:10]
-		}
-		if !req.Force {
-			return p, fmt.Errorf("%w: %s (%s%s); refusing to check out or build over them: commit or remove them, or set force: true to discard them",
-				ErrDirty, string(req.Dest), strings.Join(list, ", "), more)
-		}
-		p.Discard = true
-		p.Checkout = true
-		p.Warnings = append(p.Warnings, fmt.Sprintf("discarding local changes in %s (force): %s%s", string(req.Dest), strings.Join(list, ", "), more))
+	list := obs.Dirty
+	more := ""
+	if len(list) > 10 {
+		more = fmt.Sprintf(" and %d more", len(list)-10)
+		list = list[:10]
 	}
-	if req.Verify != "none" && obs.Signature == nil && obs.SignatureErr == nil {
-		p.Reasons = append(p.Reasons, "the signature will be checked once the "+req.Verify+" is fetched")
+	if !req.Force {
+		return fmt.Errorf("%w: %s (%s%s); refusing to check out or build over them: commit or remove them, or set force: true to discard them",
+			ErrDirty, string(req.Dest), strings.Join(list, ", "), more)
 	}
-	return p, nil
+	p.Discard = true
+	p.Checkout = true
+	p.Warnings = append(p.Warnings, fmt.Sprintf("discarding local changes in %s (force): %s%s", string(req.Dest), strings.Join(list, ", "), more))
+	return nil
 }
 
 // buildReason explains why a key is not in the store, by comparing with the
