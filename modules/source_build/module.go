@@ -22,10 +22,10 @@ func module() ansible.Module[Options] {
 			Resolve: resolve,           // request.go: every refusal of the options; git, go, recipe, store
 			Observe: observe,           // observe.go: the version's commit, the work tree, the store
 			Plan:    makePlanOrRefusal, // plan.go: pure; refusals kept in the plan
-			Changes: changes,
-			Lock:    lockWorkTree, // the work tree's lock; apply takes the store's
-			Apply:   apply,        // apply.go: clone/fetch, verify, check out, build, record
-			Report:  report,       // report.go: the typed result, and the metrics of a real run
+			Changes: changes,           // plan.go: whether a real run takes the lock
+			Lock:    lockWorkTree,      // the work tree's lock; apply takes the store's
+			Apply:   apply,             // apply.go: clone/fetch, verify, check out, build, record
+			Report:  report,            // report.go: the typed result, and the metrics of a real run
 		}),
 	}
 }
