@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -63,26 +65,26 @@ func findModuleRoot(dest, workdir string) (string, error) {
 // succeeded and produced its artifacts, renames that directory into place.
 // Whatever fails before the rename leaves the store as it was (apart from a
 // failure log under failed/).
-func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, out *outcome) error {
-	r := obs.Resolved
-	workdir := filepath.Join(string(o.Dest), rc.Chdir)
+func build(ctx context.Context, req *request, obs *observed, d *done) error {
+	r, st, rc := obs.Resolved, req.store, req.recipe
+	workdir := filepath.Join(string(req.Dest), rc.Chdir)
 	if info, err := os.Stat(workdir); err != nil || !info.IsDir() {
 		return fmt.Errorf("working directory %s (chdir %q) does not exist in commit %s", workdir, rc.Chdir, shortID(r.Commit))
 	}
 	// Whether the tree builds offline is go's to judge (go build under
 	// -mod=vendor): a failure is explained from its own words afterwards,
 	// with the module root ("" when a command builds something else).
-	modRoot, err := findModuleRoot(string(o.Dest), workdir)
+	modRoot, err := findModuleRoot(string(req.Dest), workdir)
 	if err != nil && rc.Kind == "go" {
 		return err
 	}
-	iso, detail, err := chooseIsolation(o.Isolation, rc.Offline, probeNetns)
+	iso, detail, err := chooseIsolation(req.Isolation, rc.Offline, probeNetns)
 	if err != nil {
 		return err
 	}
-	out.isolation, out.isoDetail = iso, detail
-	if iso == isoNone && rc.Offline && o.Isolation == "auto" {
-		out.warnings = append(out.warnings, "build not network-isolated: "+detail)
+	d.isolation, d.isoDetail = iso, detail
+	if iso == isoNone && rc.Offline && req.Isolation == "auto" {
+		d.warnings = append(d.warnings, "build not network-isolated: "+detail)
 	}
 
 	if err := os.MkdirAll(st.RepoDir, 0o755); err != nil {
@@ -96,43 +98,31 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed into place
 
-	vars := buildVars{Version: o.Version, Commit: r.Commit, CommitTime: out.commitTime}
-	argv := rc.argv(out.goBin, tmp, vars)
-	env, set := rc.buildEnv(os.Environ(), out.goBin, string(o.Store), out.commitTime)
-	if d := envValue(env, "GOTMPDIR"); d != "" {
+	vars := buildVars{Version: req.Version, Commit: r.Commit, CommitTime: d.commitTime}
+	argv := rc.argv(req.goBin, tmp, vars)
+	env, set := rc.buildEnv(os.Environ(), req.goBin, string(req.Store), d.commitTime)
+	if dir := envValue(env, "GOTMPDIR"); dir != "" {
 		// go fails at once, and obscurely, when GOTMPDIR does not exist.
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create GOTMPDIR: %w", err)
 		}
 	}
 	logPath := filepath.Join(tmp, "build.log")
-	// 0600: what the build prints may include env values, which are secrets.
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create build log: %w", err)
-	}
-	var hdr strings.Builder
-	fmt.Fprintf(&hdr, "# source_build: %s %s (commit %s) from %s\n", o.Name, o.Version, r.Commit, o.Repo)
-	fmt.Fprintf(&hdr, "# started %s on %s; isolation: %s (%s)\n", time.Now().UTC().Format(time.RFC3339), hostName(), iso, detail)
-	fmt.Fprintf(&hdr, "# workdir: %s\n# command: %s\n", workdir, shellQuote(argv))
 	recorded := redactEnv(set, rc.Env)
-	for _, k := range sortedKeys(recorded) {
-		fmt.Fprintf(&hdr, "# env: %s=%s\n", k, recorded[k])
+	logf, headerEnd, err := startLog(logPath, []string{
+		fmt.Sprintf("source_build: %s %s (commit %s) from %s", req.Name, req.Version, r.Commit, req.Repo),
+		fmt.Sprintf("started %s on %s; isolation: %s (%s)", time.Now().UTC().Format(time.RFC3339), hostName(), iso, detail),
+		"workdir: " + workdir, "command: " + shellQuote(argv),
+	}, recorded)
+	if err != nil {
+		return err
 	}
-	// A full store shows here first: say so rather than run a build that
-	// fails with "exit status 1" and an empty log.
-	if _, err := logf.WriteString(hdr.String()); err != nil {
-		logf.Close()
-		return fmt.Errorf("write build log %s: %w", logPath, err)
-	}
-	// Only what the build prints is diagnosed, not this header.
-	headerEnd := int64(hdr.Len())
 
 	if rc.Kind == "command" {
 		// A declared output left by an earlier build must not pass for this
 		// build's: remove it first.
 		for _, a := range rc.Artifacts {
-			if err := removeStaleArtifact(string(o.Dest), rc.Chdir, a); err != nil {
+			if err := removeStaleArtifact(string(req.Dest), rc.Chdir, a); err != nil {
 				logf.Close()
 				return err
 			}
@@ -141,7 +131,7 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 
 	pr := runProc(procSpec{
 		Argv: argv, Dir: workdir, Env: env, Isolation: iso,
-		Timeout: time.Duration(o.Timeout) * time.Second, Grace: killGrace, Log: logf,
+		Timeout: time.Duration(req.Timeout) * time.Second, Grace: killGrace, Log: logf,
 	})
 	fmt.Fprintf(logf, "# finished after %s: %s\n", pr.Duration.Round(time.Millisecond), statusText(pr.Err))
 	logf.Close()
@@ -150,26 +140,26 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 		diag := ""
 		// A full store explains everything else, and may have left nothing
 		// in the log to read: ask the filesystem first.
-		if full, ok := storeFull(string(o.Store)); ok {
+		if full, ok := storeFull(string(req.Store)); ok {
 			diag = full
 		} else if b, err := os.ReadFile(logPath); err == nil && int64(len(b)) >= headerEnd {
 			diag = diagnose(string(b[headerEnd:]), diagContext{Isolation: iso, ModuleRoot: modRoot, Env: env})
 		}
-		return failBuild(st, obs.Key, logPath, headerEnd, what, diag, out)
+		return failBuild(req, obs.Key, logPath, headerEnd, what, diag, d)
 	}
 
-	arts, err := collectArtifacts(rc, string(o.Dest), tmp, final)
+	arts, err := collectArtifacts(rc, string(req.Dest), tmp, final)
 	if err != nil {
-		return failBuild(st, obs.Key, logPath, headerEnd, "artifact missing after the build", err.Error(), out)
+		return failBuild(req, obs.Key, logPath, headerEnd, "artifact missing after the build", err.Error(), d)
 	}
 	m := &manifest{
-		Schema: manifestSchema, Name: o.Name, Repo: o.Repo, Version: o.Version, Ref: r.Ref, RefType: r.Kind,
-		Commit: r.Commit, CommitTime: out.commitTime.Format(time.RFC3339), SourceDateEpoch: out.commitTime.Unix(),
-		GoVersion: out.goVer, GoBinary: out.goBin, Recipe: rc.redacted(), RecipeHash: obs.RecipeHash, Key: obs.Key,
+		Schema: manifestSchema, Name: req.Name, Repo: req.Repo, Version: req.Version, Ref: r.Ref, RefType: r.Kind,
+		Commit: r.Commit, CommitTime: d.commitTime.Format(time.RFC3339), SourceDateEpoch: d.commitTime.Unix(),
+		GoVersion: req.goVer, GoBinary: req.goBin, Recipe: rc.redacted(), RecipeHash: obs.RecipeHash, Key: obs.Key,
 		Command: argvForRecord(argv, tmp, final), Workdir: workdir, Env: recorded, Isolation: iso,
 		Sha256: arts[0].Sha256, Size: arts[0].Size, Artifact: arts[0].Path, Artifacts: arts,
 		BuildTime: time.Now().UTC().Format(time.RFC3339Nano), BuildDurationMS: pr.Duration.Milliseconds(),
-		Modules: arts[0].Modules, Log: filepath.Join(final, "build.log"), Signature: out.signature, Host: hostName(),
+		Modules: arts[0].Modules, Log: filepath.Join(final, "build.log"), Signature: d.signature, Host: hostName(),
 	}
 	if m.Modules == nil {
 		m.Modules = []goModule{}
@@ -177,29 +167,55 @@ func build(ctx context.Context, o *Options, obs *observed, st store, rc recipe, 
 	if _, mm, _, settings, ok := readBuildInfo(filepath.Join(tmp, arts[0].Name)); ok {
 		m.MainModule, m.BuildSettings = mm, settings
 	}
-	if err := writeJSON(filepath.Join(tmp, "manifest.json"), m); err != nil {
+	if err := fsutil.WriteJSON(filepath.Join(tmp, "manifest.json"), m, 0o644); err != nil {
 		return err
 	}
-	return install(o, st, obs, tmp, final, m, out)
+	return install(req, obs, tmp, final, m, d)
+}
+
+// startLog creates the build log (0600: what the build prints may include
+// env values, which are secrets) and writes its header: the lines given and
+// the environment the recipe set, each line behind "# ". headerEnd is where
+// what the build prints starts.
+func startLog(logPath string, lines []string, env map[string]string) (logf *os.File, headerEnd int64, err error) {
+	logf, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create build log: %w", err)
+	}
+	var hdr strings.Builder
+	for _, l := range lines {
+		hdr.WriteString("# " + l + "\n")
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(&hdr, "# env: %s=%s\n", k, env[k])
+	}
+	// A full store shows here first: say so rather than run a build that
+	// fails with "exit status 1" and an empty log.
+	if _, err := logf.WriteString(hdr.String()); err != nil {
+		logf.Close()
+		return nil, 0, fmt.Errorf("write build log %s: %w", logPath, err)
+	}
+	return logf, int64(hdr.Len()), nil
 }
 
 // install renames the finished build into place under the store lock. If an
 // identical build got there first (another work tree), that one stays and
 // the two checksums are compared.
-func install(o *Options, st store, obs *observed, tmp, final string, m *manifest, out *outcome) error {
-	lk, err := lock.Acquire(context.Background(), st.lockPath(), time.Duration(o.LockTimeout)*time.Second)
+func install(req *request, obs *observed, tmp, final string, m *manifest, d *done) error {
+	st := req.store
+	lk, err := lock.Acquire(context.Background(), st.lockPath(), req.lockTimeout())
 	if err != nil {
 		return fmt.Errorf("store %s: %w", st.RepoDir, err)
 	}
 	defer lk.Release()
 	if prev, err := readManifest(final); err == nil {
 		if entryProblem(prev, m.Commit, m.RecipeHash) == "" {
-			out.previous = prev.Sha256
-			if !o.Rebuild {
+			d.previous = prev.Sha256
+			if !req.Rebuild {
 				// Built meanwhile by another run: keep the stored one.
-				out.manifest, out.manifestAt, out.built = prev, filepath.Join(final, "manifest.json"), true
+				d.manifest, d.manifestAt, d.built = prev, filepath.Join(final, "manifest.json"), true
 				if prev.Sha256 != m.Sha256 {
-					out.warnings = append(out.warnings, fmt.Sprintf("not reproducible: a concurrent build of the same key stored sha256 %s, this one gave %s", prev.Sha256, m.Sha256))
+					d.warnings = append(d.warnings, fmt.Sprintf("not reproducible: a concurrent build of the same key stored sha256 %s, this one gave %s", prev.Sha256, m.Sha256))
 				}
 				return nil
 			}
@@ -218,14 +234,14 @@ func install(o *Options, st store, obs *observed, tmp, final string, m *manifest
 	if err := fsutil.SyncDir(st.RepoDir); err != nil {
 		return err
 	}
-	out.manifest, out.manifestAt, out.built = m, filepath.Join(final, "manifest.json"), true
-	if out.previous != "" && out.previous != m.Sha256 {
-		out.warnings = append(out.warnings, fmt.Sprintf("not reproducible: the rebuild gave sha256 %s, the previous build %s", m.Sha256, out.previous))
+	d.manifest, d.manifestAt, d.built = m, filepath.Join(final, "manifest.json"), true
+	if d.previous != "" && d.previous != m.Sha256 {
+		d.warnings = append(d.warnings, fmt.Sprintf("not reproducible: the rebuild gave sha256 %s, the previous build %s", m.Sha256, d.previous))
 	}
-	if out.previous != "" {
-		c := rebuildCheck{Time: m.BuildTime, Previous: out.previous, Sha256: m.Sha256, Reproducible: out.previous == m.Sha256}
+	if d.previous != "" {
+		c := rebuildCheck{Time: m.BuildTime, Previous: d.previous, Sha256: m.Sha256, Reproducible: d.previous == m.Sha256}
 		if err := st.recordRebuild(m.Key, c); err != nil {
-			out.warnings = append(out.warnings, "the rebuild's outcome was not recorded for the metrics: "+err.Error())
+			d.warnings = append(d.warnings, "the rebuild's outcome was not recorded for the metrics: "+err.Error())
 		}
 	}
 	return nil
@@ -234,8 +250,9 @@ func install(o *Options, st store, obs *observed, tmp, final string, m *manifest
 // failBuild keeps the log of a failed build under failed/ and returns the
 // error carrying its path and the last lines the build printed (after the
 // log's header, which starts at 0 and ends at headerEnd).
-func failBuild(st store, key, logPath string, headerEnd int64, what, diag string, out *outcome) error {
-	defer st.pruneFailed(out.o.Keep)
+func failBuild(req *request, key, logPath string, headerEnd int64, what, diag string, d *done) error {
+	st := req.store
+	defer st.pruneFailed(req.Keep)
 	b, _ := os.ReadFile(logPath)
 	if int64(len(b)) >= headerEnd {
 		b = b[headerEnd:]
@@ -248,8 +265,8 @@ func failBuild(st store, key, logPath string, headerEnd int64, what, diag string
 			kept = dst
 		}
 	}
-	out.log = kept
-	out.logTail = strings.Split(tail, "\n")
+	d.log = kept
+	d.logTail = strings.Split(tail, "\n")
 	return &BuildError{What: what, Diagnosis: diag, Log: kept, Tail: tail}
 }
 
@@ -266,7 +283,7 @@ func collectArtifacts(rc recipe, dest, tmp, final string) ([]artifact, error) {
 		if err := os.Chmod(p, 0o755); err != nil {
 			return nil, err
 		}
-		sum, size, err := hashFile(p)
+		sum, size, err := fsutil.HashFile(p)
 		if err != nil {
 			return nil, err
 		}

@@ -9,3 +9,7 @@ import (
 func TestDocsMatchOptions(t *testing.T) {
 	docscheck.Compare[Options](t, "../../plugins/modules/source_build.yml")
 }
+
+func TestDocsMatchResult(t *testing.T) {
+	docscheck.CompareReturns[moduleResult](t, "../../plugins/modules/source_build.yml")
+}

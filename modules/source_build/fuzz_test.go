@@ -13,7 +13,7 @@ import (
 )
 
 // validateOnly is the module up to validation: the runtime decodes the
-// arguments, validate checks them, and the invariants below hold for
+// arguments, resolveOptions checks them, and the invariants below hold for
 // whatever it accepts. Nothing touches the disk.
 func validateOnly(t *testing.T) ansible.Module[Options] {
 	return ansible.Module[Options]{Name: "source_build", SupportsCheckMode: true, Run: func(actx *ansible.Context, o *Options) (*ansible.Result, error) {
@@ -21,11 +21,12 @@ func validateOnly(t *testing.T) ansible.Module[Options] {
 			actx.Hide(s)
 		}
 		raw := *o
-		if err := o.validate(); err != nil {
+		req, err := resolveOptions(*o)
+		if err != nil {
 			return nil, err
 		}
-		checkAccepted(t, &raw, o)
-		return &ansible.Result{Values: map[string]any{"repo": o.Repo, "dest": o.Dest, "store": o.Store, "raw_repo": raw.Repo}}, nil
+		checkAccepted(t, &raw, &req.Options)
+		return &ansible.Result{Values: map[string]any{"repo": req.Repo, "dest": req.Dest, "store": req.Store, "raw_repo": raw.Repo}}, nil
 	}}
 }
 

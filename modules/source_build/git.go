@@ -275,7 +275,9 @@ func (g *git) origin(ctx context.Context, dest string) string {
 // dirty lists what git status reports in dest: modified tracked files and
 // untracked files that are not ignored. Any of them could change the build.
 func (g *git) dirty(ctx context.Context, dest string) ([]string, error) {
-	out, err := g.run(ctx, dest, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+	// --no-optional-locks: status would otherwise refresh the index under
+	// index.lock, which may make another run's checkout fail.
+	out, err := g.run(ctx, dest, "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all")
 	if err != nil {
 		return nil, err
 	}

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/chezlepro/sovereign/internal/fsutil"
 	"github.com/chezlepro/sovereign/internal/metrics"
 )
 
@@ -25,16 +22,13 @@ type rebuildCheck struct {
 func (s store) rebuildsPath() string { return filepath.Join(s.RepoDir, "rebuilds.json") }
 
 func (s store) readRebuilds() (map[string]rebuildCheck, error) {
-	b, err := os.ReadFile(s.rebuildsPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]rebuildCheck{}, nil
+	m := map[string]rebuildCheck{}
+	found, err := fsutil.ReadJSON(s.rebuildsPath(), &m)
+	if found && err != nil {
+		return nil, fmt.Errorf("%w (remove it: it only feeds the metrics)", err)
 	}
 	if err != nil {
 		return nil, err
-	}
-	m := map[string]rebuildCheck{}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s does not parse (remove it: it only feeds the metrics): %w", s.rebuildsPath(), err)
 	}
 	return m, nil
 }
@@ -46,7 +40,7 @@ func (s store) recordRebuild(key string, c rebuildCheck) error {
 		return err
 	}
 	m[key] = c
-	return writeJSON(s.rebuildsPath(), m)
+	return fsutil.WriteJSON(s.rebuildsPath(), m, 0o644)
 }
 
 // renderMetrics is the program's .prom file: the artifact the work tree is
@@ -78,13 +72,12 @@ func renderMetrics(m *manifest, rebuild *rebuildCheck) ([]byte, error) {
 }
 
 // publishMetrics writes the program's metrics after a real run; nothing
-// when the run ended with no artifact.
-func (out *outcome) publishMetrics(mt metrics.Target) (string, error) {
-	m := out.manifest
-	if mt.Dir == "" || m == nil {
+// when the run ended with no artifact (m nil).
+func publishMetrics(req *request, m *manifest) (string, error) {
+	if req.metrics.Dir == "" || m == nil {
 		return "", nil
 	}
-	rebuilds, err := openStore(string(out.o.Store), out.o.Name, out.o.Repo).readRebuilds()
+	rebuilds, err := req.store.readRebuilds()
 	if err != nil {
 		return "", err
 	}
@@ -100,8 +93,8 @@ func (out *outcome) publishMetrics(mt metrics.Target) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := metrics.Publish(mt, file, b); err != nil {
+	if _, err := metrics.Publish(req.metrics, file, b); err != nil {
 		return "", err
 	}
-	return filepath.Join(mt.Dir, file), nil
+	return filepath.Join(req.metrics.Dir, file), nil
 }

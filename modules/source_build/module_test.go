@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chezlepro/sovereign/internal/fsutil"
 	"github.com/chezlepro/sovereign/internal/lock"
 )
 
@@ -38,7 +39,7 @@ func TestBuildLifecycle(t *testing.T) {
 		t.Errorf("isolation %q, want %q", r.str("isolation"), wantIso)
 	}
 	art := r.str("artifact")
-	sum, size, err := hashFile(art)
+	sum, size, err := fsutil.HashFile(art)
 	if err != nil || sum != r.str("sha256") || float64(size) != r["size"].(float64) {
 		t.Fatalf("artifact %s: sha256 %s size %d (%v), result says %s %v", art, sum, size, err, r.str("sha256"), r["size"])
 	}
@@ -330,7 +331,7 @@ func TestFailuresLeaveStoreAlone(t *testing.T) {
 		a["go_binary"] = fakeGo(t, "#!/bin/sh\necho go is broken >&2\nexit 2\n")
 		mustFail(t, runModule(t, a, false), "exit status 2", "go is broken")
 	})
-	if sum, _, err := hashFile(good.str("artifact")); err != nil || sum != good.str("sha256") {
+	if sum, _, err := fsutil.HashFile(good.str("artifact")); err != nil || sum != good.str("sha256") {
 		t.Fatalf("the stored build changed: %s %v", sum, err)
 	}
 	if keys := storeKeys(t, filepath.Join(dir, "store")); len(keys) != 1 {
@@ -530,4 +531,37 @@ func TestWorkTreeLock(t *testing.T) {
 	mustSucceed(t, runModule(t, a, true))
 	lk.Release()
 	mustSucceed(t, runModule(t, a, false))
+}
+
+// TestLockOnlyForWork: the work tree's lock is taken after a first look,
+// and only when there is something to do. A run with nothing to do answers
+// while another run holds the lock; a refusal seen without the lock (local
+// changes, which another run's checkout could show) waits for the lock and
+// is made again under it.
+func TestLockOnlyForWork(t *testing.T) {
+	t.Parallel()
+	_, _, a, _ := builtOnce(t, "v1")
+	a["lock_timeout"] = 0.5
+	lk, err := lock.Acquire(context.Background(), workTreeLock(a["dest"].(string)), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mustSucceed(t, runModule(t, a, false))
+	if r.changed() || r.str("metrics_file") != "" || !strings.Contains(r.str("msg"), "is already built") {
+		t.Fatalf("no-op run under another run's lock: %s", resultJSON(t, r))
+	}
+	dest := a["dest"].(string)
+	edit(t, filepath.Join(dest, "main.go"), `"sovereign"`, `"changed"`)
+	a["rebuild"] = true
+	mustFail(t, runModule(t, a, false), "another build of work tree", "held by another run")
+	mustFail(t, runModule(t, a, true), "work tree has local changes")
+	// A refusal that plans no step waits for the lock too (another run
+	// with force: true may be repointing origin).
+	delete(a, "rebuild")
+	gitIn(t, dest, "2026-03-01T10:00:00Z", "checkout", "-q", "--", "main.go")
+	gitIn(t, dest, "2026-03-01T10:00:00Z", "remote", "set-url", "origin", "/srv/git/elsewhere.git")
+	mustFail(t, runModule(t, a, false), "another build of work tree", "held by another run")
+	mustFail(t, runModule(t, a, true), "dest is a clone of another repository")
+	lk.Release()
+	mustFail(t, runModule(t, a, false), "dest is a clone of another repository")
 }

@@ -15,14 +15,11 @@ import (
 // Options are the module's arguments (documented in
 // plugins/modules/source_build.yml; docs_test.go keeps the two in step).
 type Options struct {
-	// Repo is the URL without userinfo once validated; repoWithAuth is the
-	// URL as given when it had some (secrets.go).
-	Repo         string `json:"repo"`
-	repoWithAuth string
-	Version      string       `json:"version"`
-	Dest         ansible.Path `json:"dest"`
-	Store        ansible.Path `json:"store"`
-	Name         string       `json:"name"`
+	Repo    string       `json:"repo"`
+	Version string       `json:"version"`
+	Dest    ansible.Path `json:"dest"`
+	Store   ansible.Path `json:"store"`
+	Name    string       `json:"name"`
 
 	Update        bool         `json:"update"`
 	Depth         int          `json:"depth"`
@@ -48,9 +45,9 @@ type Options struct {
 	Isolation string       `json:"isolation"`
 	GoBinary  ansible.Path `json:"go_binary"`
 
-	Keep        int  `json:"keep"`
-	Rebuild     bool `json:"rebuild"`
-	LockTimeout int  `json:"lock_timeout"`
+	Keep        int     `json:"keep"`
+	Rebuild     bool    `json:"rebuild"`
+	LockTimeout float64 `json:"lock_timeout"`
 
 	MetricsDir ansible.Path `json:"metrics_dir"`
 }
@@ -69,16 +66,43 @@ var (
 	placeholders  = map[string]bool{"{version}": true, "{commit}": true, "{short_commit}": true, "{commit_time}": true}
 )
 
-// validate checks what the option types cannot, fills derived defaults
-// (name, GOOS, GOARCH) and returns the first problem in words a user can act on.
-func (o *Options) validate() error {
+// resolveOptions checks what the option types cannot and returns the first
+// problem in words a user can act on; or else the request with the options
+// completed (name, GOOS, GOARCH, cleaned paths) and the credential taken
+// out of the repository URL. given is not changed.
+func resolveOptions(given Options) (*request, error) {
+	req := &request{Options: given}
+	if err := req.checkAndComplete(); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// checkAndComplete is resolveOptions on the request's own copy of the
+// options: the phases below, in this order, each returning its first
+// problem.
+func (req *request) checkAndComplete() error {
+	o := &req.Options
 	if err := checkRepo(o.Repo); err != nil {
 		return err
 	}
-	o.splitCredential()
+	req.splitCredential()
 	if strings.TrimSpace(o.Version) == "" || strings.HasPrefix(o.Version, "-") || strings.ContainsAny(o.Version, " \t\n~^:?*[\\") {
 		return fmt.Errorf("version %q is not a valid tag, branch or commit name", o.Version)
 	}
+	for _, phase := range []func() error{
+		o.resolvePlaces, o.checkLimits, o.checkSignatureOptions, o.resolveChdirAndEnv,
+		o.validateOffline, o.validateRecipe, o.completeTarget,
+	} {
+		if err := phase(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolvePlaces cleans dest and store and refuses them overlapping.
+func (o *Options) resolvePlaces() error {
 	for _, p := range []struct {
 		opt  string
 		path *ansible.Path
@@ -95,6 +119,11 @@ func (o *Options) validate() error {
 	if within(string(o.Store), string(o.Dest)) {
 		return fmt.Errorf("dest %s must not be inside the store %s: pruning the store could remove it", string(o.Dest), string(o.Store))
 	}
+	return nil
+}
+
+// checkLimits refuses numbers out of range.
+func (o *Options) checkLimits() error {
 	if o.Depth < 0 {
 		return fmt.Errorf("depth must be 0 (full history) or positive, got %d", o.Depth)
 	}
@@ -102,11 +131,16 @@ func (o *Options) validate() error {
 		return fmt.Errorf("timeout must be a positive number of seconds, got %d", o.Timeout)
 	}
 	if o.LockTimeout < 0 {
-		return fmt.Errorf("lock_timeout must not be negative, got %d", o.LockTimeout)
+		return fmt.Errorf("lock_timeout must not be negative, got %g", o.LockTimeout)
 	}
 	if o.Keep < 1 {
 		return fmt.Errorf("keep must be at least 1 (the build just made is always kept), got %d", o.Keep)
 	}
+	return nil
+}
+
+// checkSignatureOptions refuses verify_signature and keyring without each other.
+func (o *Options) checkSignatureOptions() error {
 	if o.Verify != "none" && string(o.Keyring) == "" {
 		return fmt.Errorf("verify_signature: %s needs keyring (a GNUPGHOME directory or a file of public keys)", o.Verify)
 	}
@@ -116,6 +150,12 @@ func (o *Options) validate() error {
 	if o.Verify == "none" && string(o.Keyring) != "" {
 		return errors.New("keyring is set but verify_signature is none: say which signature to check (commit or tag)")
 	}
+	return nil
+}
+
+// resolveChdirAndEnv cleans chdir, which must stay in the work tree, and
+// refuses env names a shell could not hold.
+func (o *Options) resolveChdirAndEnv() error {
 	if o.Chdir != "" {
 		c := filepath.Clean(o.Chdir)
 		if filepath.IsAbs(c) || hasDotDot(o.Chdir) {
@@ -128,12 +168,12 @@ func (o *Options) validate() error {
 			return fmt.Errorf("env: %q is not a valid environment variable name", k)
 		}
 	}
-	if err := o.validateOffline(); err != nil {
-		return err
-	}
-	if err := o.validateRecipe(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// completeTarget fills goos, goarch (this host's) and name when not given,
+// and refuses what cannot be a platform or a file name.
+func (o *Options) completeTarget() error {
 	for opt, v := range map[string]string{"goos": o.GOOS, "goarch": o.GOARCH} {
 		if v != "" && !platformRE.MatchString(v) {
 			return fmt.Errorf("%s: %q is not a Go platform name (like linux, amd64)", opt, v)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // observed is what is there before the run, gathered without changing
@@ -23,6 +24,9 @@ type observed struct {
 	LocalTagCommit string
 	Dirty          []string // `git status` entries; only read when a checkout or build may follow
 	DirtyChecked   bool
+	CommitTime     time.Time  // from the stored build's manifest; zero when there is none
+	Signature      *signature // with verify_signature, when its objects are in the work tree
+	SignatureErr   error      // why that check failed
 
 	Recipe       recipe
 	RecipeHash   string
@@ -41,11 +45,38 @@ type plan struct {
 	Checkout  bool
 	Discard   bool // local changes are thrown away (force)
 	Build     bool
+	RecordTag bool // the store learns the tag's commit (tags.json)
 	Reasons   []string
 	Warnings  []string
+	// Refusal is why the run must not go on (a sentinel error above, or
+	// ErrSignature, wrapped); nil when it may.
+	Refusal error
 }
 
+// changed says whether the plan changes the work tree or the store's builds:
+// the task's changed. Fetching objects and recording a tag do not count.
 func (p plan) changed() bool { return p.Init || p.SetOrigin || p.Checkout || p.Discard || p.Build }
+
+// makePlanOrRefusal is the lifecycle's Plan: makePlan, with a refusal (its
+// own or the failed signature check) kept in the plan so that the result
+// still says what was seen, and a real run confirms it under the lock
+// (another run's checkout may look like local changes).
+func makePlanOrRefusal(req *request, obs *observed) (*plan, error) {
+	p, err := makePlan(req, obs)
+	switch {
+	case err != nil:
+		p.Refusal = err
+	case obs.SignatureErr != nil:
+		p.Refusal = obs.SignatureErr
+	}
+	return &p, nil
+}
+
+// changes is the lifecycle's Changes: whether a real run has anything to
+// do under the lock. A refusal counts: it is made again there.
+func changes(_ *request, p *plan) bool {
+	return p.Refusal != nil || p.changed() || p.Fetch || p.RecordTag
+}
 
 // Refusals the plan can make. Each is wrapped with the details.
 var (
@@ -57,108 +88,153 @@ var (
 
 // needDirtyCheck says whether observe must read `git status`: only when the
 // work tree has a checkout that a checkout or a build may touch.
-func needDirtyCheck(o *Options, obs *observed) bool {
+func needDirtyCheck(req *request, obs *observed) bool {
 	if !obs.DestIsRepo || obs.Head == "" {
 		return false
 	}
-	return obs.Head != obs.Resolved.Commit || obs.Entry == nil || obs.EntryProblem != "" || o.Rebuild
+	return obs.Head != obs.Resolved.Commit || obs.Entry == nil || obs.EntryProblem != "" || req.Rebuild
 }
 
-// makePlan decides, from what is there and the options alone, what to do and
-// why. It has no side effects.
-func makePlan(o *Options, obs *observed) (plan, error) {
+// makePlan decides, from what is there and the request alone, what to do and
+// why. It has no side effects. Each phase adds its steps, reasons and
+// warnings to p, or refuses.
+func makePlan(req *request, obs *observed) (plan, error) {
 	var p plan
-	r := obs.Resolved
 	p.Warnings = append(p.Warnings, obs.ResolveWarnings...)
-
-	switch {
-	case !obs.DestExists || (obs.DestEmpty && !obs.DestIsRepo):
-		p.Init, p.Fetch, p.Checkout = true, true, true
-		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s does not exist yet: clone %s %s into it", string(o.Dest), r.Kind, o.Version))
-	case !obs.DestIsRepo:
-		return p, fmt.Errorf("%w: %s exists, is not empty and has no .git; remove it or choose another dest", ErrNotWorkTree, string(o.Dest))
-	case obs.Origin == o.Repo:
-	case obs.Origin != "" && obs.Origin == o.repoWithAuth:
-		p.SetOrigin = true // an older run wrote the credential into .git/config: take it out
-	case obs.Origin != "":
-		if !o.Force {
-			return p, fmt.Errorf("%w: %s has origin %s, not %s; set force: true to repoint it", ErrOriginMismatch, string(o.Dest), redactURL(obs.Origin), o.Repo)
-		}
-		p.SetOrigin = true
-		p.Warnings = append(p.Warnings, fmt.Sprintf("origin of %s changed from %s to %s (force)", string(o.Dest), redactURL(obs.Origin), o.Repo))
-	case obs.Origin == "":
-		p.SetOrigin = true
+	if err := planWorkTree(req, obs, &p); err != nil {
+		return p, err
 	}
-
-	if r.Kind == kindTag {
-		tag := strings.TrimPrefix(r.Ref, "refs/tags/")
-		var moved []string
-		if rec := obs.RecordedTag; rec != nil && rec.Commit != r.Commit {
-			moved = append(moved, fmt.Sprintf("the store built %s from it on %s", shortID(rec.Commit), rec.Recorded))
-		}
-		if obs.LocalTagCommit != "" && obs.LocalTagCommit != r.Commit {
-			moved = append(moved, fmt.Sprintf("the work tree has it at %s", shortID(obs.LocalTagCommit)))
-		}
-		if len(moved) > 0 {
-			what := fmt.Sprintf("%s now points %s at %s, but %s", o.Repo, tag, shortID(r.Commit), strings.Join(moved, " and "))
-			if !o.AllowMovedTag {
-				return p, fmt.Errorf("%w: %s; the sources under this name changed: check the mirror, or set allow_moved_tag: true to build the new commit", ErrMovedTag, what)
-			}
-			p.Warnings = append(p.Warnings, "tag moved: "+what+" (allow_moved_tag: building the new commit)")
-		}
+	if err := checkTag(req, obs, &p); err != nil {
+		return p, err
 	}
-
-	if !p.Init && o.Update {
-		switch {
-		case !obs.HaveCommit:
-			p.Fetch = true
-		case r.Kind == kindTag && obs.LocalTagObject != r.Object:
-			p.Fetch = true // the commit is there but the tag is not (or not this one)
-		}
+	planFetch(req, obs, &p)
+	planBuildAndCheckout(req, obs, &p)
+	if err := checkLocalChanges(req, obs, &p); err != nil {
+		return p, err
 	}
-
-	switch {
-	case obs.Entry == nil:
-		p.Build = true
-		p.Reasons = append(p.Reasons, buildReason(o, obs))
-	case obs.EntryProblem != "":
-		p.Build = true
-		p.Reasons = append(p.Reasons, "missing artifact: "+obs.EntryProblem)
-	case o.Rebuild:
-		p.Build = true
-		p.Reasons = append(p.Reasons, "rebuild requested: the new artifact is compared with the stored one ("+obs.Entry.Sha256+")")
-	}
-
-	if !p.Init && obs.Head != r.Commit {
-		p.Checkout = true
-		if obs.Head == "" {
-			p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s has no checkout yet: check out %s", string(o.Dest), shortID(r.Commit)))
-		} else {
-			p.Reasons = append(p.Reasons, fmt.Sprintf("work tree at %s, moving to %s (%s)", shortID(obs.Head), shortID(r.Commit), o.Version))
-		}
-	}
-
-	if (p.Checkout || p.Build) && len(obs.Dirty) > 0 {
-		list := obs.Dirty
-		more := ""
-		if len(list) > 10 {
-			more = fmt.Sprintf(" and %d more", len(list)-10)
-			list = list[:10]
-		}
-		if !o.Force {
-			return p, fmt.Errorf("%w: %s (%s%s); refusing to check out or build over them: commit or remove them, or set force: true to discard them",
-				ErrDirty, string(o.Dest), strings.Join(list, ", "), more)
-		}
-		p.Discard = true
-		p.Checkout = true
-		p.Warnings = append(p.Warnings, fmt.Sprintf("discarding local changes in %s (force): %s%s", string(o.Dest), strings.Join(list, ", "), more))
+	if req.Verify != "none" && obs.Signature == nil && obs.SignatureErr == nil {
+		p.Reasons = append(p.Reasons, "the signature will be checked once the "+req.Verify+" is fetched")
 	}
 	return p, nil
 }
 
+// planWorkTree decides whether dest is cloned, or its origin set: it must
+// be missing, empty, or a clone of repo (force repoints another).
+func planWorkTree(req *request, obs *observed, p *plan) error {
+	switch {
+	case !obs.DestExists || (obs.DestEmpty && !obs.DestIsRepo):
+		p.Init, p.Fetch, p.Checkout = true, true, true
+		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s does not exist yet: clone %s %s into it", string(req.Dest), obs.Resolved.Kind, req.Version))
+	case !obs.DestIsRepo:
+		return fmt.Errorf("%w: %s exists, is not empty and has no .git; remove it or choose another dest", ErrNotWorkTree, string(req.Dest))
+	case obs.Origin == req.Repo:
+	case obs.Origin != "" && obs.Origin == req.repoWithAuth:
+		p.SetOrigin = true // an older run wrote the credential into .git/config: take it out
+	case obs.Origin != "":
+		if !req.Force {
+			return fmt.Errorf("%w: %s has origin %s, not %s; set force: true to repoint it", ErrOriginMismatch, string(req.Dest), redactURL(obs.Origin), req.Repo)
+		}
+		p.SetOrigin = true
+		p.Warnings = append(p.Warnings, fmt.Sprintf("origin of %s changed from %s to %s (force)", string(req.Dest), redactURL(obs.Origin), req.Repo))
+	case obs.Origin == "":
+		p.SetOrigin = true
+	}
+	return nil
+}
+
+// checkTag refuses a tag that moved since the store or the work tree saw
+// it (allow_moved_tag: a warning), and decides whether the store records
+// the tag's commit.
+func checkTag(req *request, obs *observed, p *plan) error {
+	r := obs.Resolved
+	if r.Kind != kindTag {
+		return nil
+	}
+	p.RecordTag = obs.RecordedTag == nil || obs.RecordedTag.Commit != r.Commit
+	tag := strings.TrimPrefix(r.Ref, "refs/tags/")
+	var moved []string
+	if rec := obs.RecordedTag; rec != nil && rec.Commit != r.Commit {
+		moved = append(moved, fmt.Sprintf("the store built %s from it on %s", shortID(rec.Commit), rec.Recorded))
+	}
+	if obs.LocalTagCommit != "" && obs.LocalTagCommit != r.Commit {
+		moved = append(moved, fmt.Sprintf("the work tree has it at %s", shortID(obs.LocalTagCommit)))
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("%s now points %s at %s, but %s", req.Repo, tag, shortID(r.Commit), strings.Join(moved, " and "))
+	if !req.AllowMovedTag {
+		return fmt.Errorf("%w: %s; the sources under this name changed: check the mirror, or set allow_moved_tag: true to build the new commit", ErrMovedTag, what)
+	}
+	p.Warnings = append(p.Warnings, "tag moved: "+what+" (allow_moved_tag: building the new commit)")
+	return nil
+}
+
+// planFetch decides whether an existing work tree fetches: when the commit,
+// or the tag object, is not there yet (and update allows asking).
+func planFetch(req *request, obs *observed, p *plan) {
+	if p.Init || !req.Update {
+		return
+	}
+	switch {
+	case !obs.HaveCommit:
+		p.Fetch = true
+	case obs.Resolved.Kind == kindTag && obs.LocalTagObject != obs.Resolved.Object:
+		p.Fetch = true // the commit is there but the tag is not (or not this one)
+	}
+}
+
+// planBuildAndCheckout decides whether the store gets a build (none of
+// this key, a broken one, or rebuild) and whether the work tree moves.
+func planBuildAndCheckout(req *request, obs *observed, p *plan) {
+	r := obs.Resolved
+	switch {
+	case obs.Entry == nil:
+		p.Build = true
+		p.Reasons = append(p.Reasons, buildReason(req, obs))
+	case obs.EntryProblem != "":
+		p.Build = true
+		p.Reasons = append(p.Reasons, "missing artifact: "+obs.EntryProblem)
+	case req.Rebuild:
+		p.Build = true
+		p.Reasons = append(p.Reasons, "rebuild requested: the new artifact is compared with the stored one ("+obs.Entry.Sha256+")")
+	}
+	if p.Init || obs.Head == r.Commit {
+		return
+	}
+	p.Checkout = true
+	if obs.Head == "" {
+		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree %s has no checkout yet: check out %s", string(req.Dest), shortID(r.Commit)))
+	} else {
+		p.Reasons = append(p.Reasons, fmt.Sprintf("work tree at %s, moving to %s (%s)", shortID(obs.Head), shortID(r.Commit), req.Version))
+	}
+}
+
+// checkLocalChanges refuses to check out or build over local changes
+// (force: they are discarded, with a warning).
+func checkLocalChanges(req *request, obs *observed, p *plan) error {
+	if !(p.Checkout || p.Build) || len(obs.Dirty) == 0 {
+		return nil
+	}
+	list := obs.Dirty
+	more := ""
+	if len(list) > 10 {
+		more = fmt.Sprintf(" and %d more", len(list)-10)
+		list = list[:10]
+	}
+	if !req.Force {
+		return fmt.Errorf("%w: %s (%s%s); refusing to check out or build over them: commit or remove them, or set force: true to discard them",
+			ErrDirty, string(req.Dest), strings.Join(list, ", "), more)
+	}
+	p.Discard = true
+	p.Checkout = true
+	p.Warnings = append(p.Warnings, fmt.Sprintf("discarding local changes in %s (force): %s%s", string(req.Dest), strings.Join(list, ", "), more))
+	return nil
+}
+
 // buildReason explains why a key is not in the store, by comparing with the
 // builds that are: a new commit, or a changed recipe.
-func buildReason(o *Options, obs *observed) string {
+func buildReason(req *request, obs *observed) string {
 	r := obs.Resolved
 	for _, m := range obs.Others {
 		if m.Commit == r.Commit {
@@ -170,13 +246,13 @@ func buildReason(o *Options, obs *observed) string {
 		}
 	}
 	for _, m := range obs.Others {
-		if m.Version == o.Version {
-			return fmt.Sprintf("new commit: %s was %s at the last build, now %s", o.Version, shortID(m.Commit), shortID(r.Commit))
+		if m.Version == req.Version {
+			return fmt.Sprintf("new commit: %s was %s at the last build, now %s", req.Version, shortID(m.Commit), shortID(r.Commit))
 		}
 	}
 	if len(obs.Others) == 0 {
-		return fmt.Sprintf("new commit: nothing from %s is in the store yet", o.Repo)
+		return fmt.Sprintf("new commit: nothing from %s is in the store yet", req.Repo)
 	}
 	last := obs.Others[0]
-	return fmt.Sprintf("new commit: %s (%s) was never built; the last build is %s (%s)", shortID(r.Commit), o.Version, shortID(last.Commit), last.Version)
+	return fmt.Sprintf("new commit: %s (%s) was never built; the last build is %s (%s)", shortID(r.Commit), req.Version, shortID(last.Commit), last.Version)
 }

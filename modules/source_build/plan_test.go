@@ -13,8 +13,8 @@ const (
 )
 
 // cleanObserved is a work tree at c1 = tag v1, built and stored.
-func cleanObserved(o *Options) *observed {
-	rc := newRecipe(o, "go1.26.8")
+func cleanObserved(o *request) *observed {
+	rc := newRecipe(&o.Options, "go1.26.8")
 	return &observed{
 		Resolved:   resolved{Kind: kindTag, Ref: "refs/tags/v1", Object: t1, Commit: c1},
 		DestExists: true, DestIsRepo: true, Origin: o.Repo, Head: c1, HaveCommit: true,
@@ -51,7 +51,7 @@ func TestPlan(t *testing.T) {
 		{"other origin refused", nil, func(obs *observed) { obs.Origin = "git://elsewhere/x.git" },
 			want{err: ErrOriginMismatch, errText: "git://elsewhere/x.git"}},
 		{"origin with the credential is rewritten without it", func(o *Options) {
-			o.repoWithAuth = "https://u:pw@forge/x.git"
+			o.Repo = "https://u:pw@forge/x.git"
 		}, func(obs *observed) { obs.Origin = "https://u:pw@forge/x.git" }, want{changed: true}},
 		{"other origin with a credential is named without it", nil, func(obs *observed) { obs.Origin = "https://u:pw@elsewhere/x.git" },
 			want{err: ErrOriginMismatch, errText: "origin https://elsewhere/x.git,"}},
@@ -108,14 +108,15 @@ func TestPlan(t *testing.T) {
 			if c.opts != nil {
 				c.opts(o)
 			}
-			if err := o.validate(); err != nil {
+			req, err := resolveOptions(*o)
+			if err != nil {
 				t.Fatal(err)
 			}
-			obs := cleanObserved(o)
+			obs := cleanObserved(req)
 			if c.change != nil {
 				c.change(obs)
 			}
-			p, err := makePlan(o, obs)
+			p, err := makePlan(req, obs)
 			if c.want.err != nil {
 				if !errors.Is(err, c.want.err) || !strings.Contains(err.Error(), c.want.errText) {
 					t.Fatalf("error %v, want %v containing %q", err, c.want.err, c.want.errText)
@@ -145,8 +146,7 @@ func TestPlan(t *testing.T) {
 }
 
 func TestNeedDirtyCheck(t *testing.T) {
-	o := validOptions()
-	_ = o.validate()
+	o, _ := resolveOptions(*validOptions())
 	obs := cleanObserved(o)
 	if needDirtyCheck(o, obs) {
 		t.Error("a noop must not pay for git status")

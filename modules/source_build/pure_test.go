@@ -119,7 +119,7 @@ func TestValidate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			o := validOptions()
 			c.change(o)
-			err := o.validate()
+			_, err := resolveOptions(*o)
 			if c.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected: %v", err)
@@ -148,20 +148,22 @@ func TestDefaultName(t *testing.T) {
 	for _, c := range cases {
 		o := validOptions()
 		o.Repo, o.Package, o.Command, o.Artifacts = c.repo, c.pkg, c.command, c.artifacts
-		if err := o.validate(); err != nil {
+		req, err := resolveOptions(*o)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if o.Name != c.want {
-			t.Errorf("%s %s: name %q, want %q", c.repo, c.pkg, o.Name, c.want)
+		if req.Name != c.want {
+			t.Errorf("%s %s: name %q, want %q", c.repo, c.pkg, req.Name, c.want)
 		}
 	}
 }
 
 func TestRecipeHashAndChanges(t *testing.T) {
-	o := validOptions()
-	if err := o.validate(); err != nil {
+	req, err := resolveOptions(*validOptions())
+	if err != nil {
 		t.Fatal(err)
 	}
+	o := &req.Options
 	a := newRecipe(o, "go1.26.8")
 	if a.hash() != newRecipe(o, "go1.26.8").hash() {
 		t.Fatal("the same options must give the same hash")
@@ -420,7 +422,9 @@ func TestCredentials(t *testing.T) {
 	}
 	o := validOptions()
 	o.Repo = "https://u:pw@forge/x.git"
-	if err := o.validate(); err != nil || o.Repo != "https://forge/x.git" || o.repoWithAuth != "https://u:pw@forge/x.git" {
-		t.Errorf("validate: %v %q %q", err, o.Repo, o.repoWithAuth)
+	if req, err := resolveOptions(*o); err != nil || req.Repo != "https://forge/x.git" || req.repoWithAuth != "https://u:pw@forge/x.git" {
+		t.Errorf("resolveOptions: %v %+v", err, req)
+	} else if o.Repo != "https://u:pw@forge/x.git" {
+		t.Errorf("resolveOptions changed the options as given: %q", o.Repo)
 	}
 }

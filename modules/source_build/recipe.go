@@ -5,10 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,20 +88,10 @@ func recipeChanges(old, cur recipe) []string {
 	jb, _ := json.Marshal(cur)
 	_ = json.Unmarshal(ja, &a)
 	_ = json.Unmarshal(jb, &b)
-	keys := map[string]bool{}
-	for k := range a {
-		keys[k] = true
-	}
-	for k := range b {
-		keys[k] = true
-	}
-	var names []string
-	for k := range keys {
-		names = append(names, k)
-	}
-	sort.Strings(names)
 	var out []string
-	for _, k := range names {
+	names := append(slices.Collect(maps.Keys(a)), slices.Collect(maps.Keys(b))...)
+	slices.Sort(names)
+	for _, k := range slices.Compact(names) {
 		va, _ := json.Marshal(a[k])
 		vb, _ := json.Marshal(b[k])
 		if string(va) != string(vb) {
@@ -141,12 +132,7 @@ func (r recipe) ldflagsFor(v buildVars) string {
 	if strings.TrimSpace(r.Ldflags) != "" {
 		parts = append(parts, strings.TrimSpace(r.Ldflags))
 	}
-	names := make([]string, 0, len(r.VersionVars))
-	for n := range r.VersionVars {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(r.VersionVars)) {
 		parts = append(parts, "-X "+quoteFlag(n+"="+v.expand(r.VersionVars[n])))
 	}
 	parts = append(parts, "-buildid=")
@@ -242,12 +228,7 @@ func (r recipe) buildEnv(inherited []string, goBin, store string, commitTime tim
 	for k, v := range set {
 		vars[k] = v
 	}
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		full = append(full, k+"="+vars[k])
 	}
 	return full, set

@@ -9,7 +9,7 @@ import (
 
 // Secrets: a repo URL's userinfo (user:password@) and the values of env.
 // Neither is written to a file or returned: the URL is used without its
-// userinfo everywhere (Options.Repo after validate) and git gets the
+// userinfo everywhere (request.Repo, resolveOptions) and git gets the
 // credential through its environment only; env values are recorded as
 // redactedValue, and the recipe hash is computed over the real values so
 // that changing one still rebuilds.
@@ -40,10 +40,10 @@ func redactURL(repo string) string {
 // sshSchemes are the URL schemes git reaches over ssh.
 var sshSchemes = map[string]bool{"ssh": true, "git+ssh": true, "ssh+git": true}
 
-// splitCredential moves the userinfo out of o.Repo into o.repoWithAuth.
-func (o *Options) splitCredential() {
-	if r := redactURL(o.Repo); r != o.Repo {
-		o.repoWithAuth, o.Repo = o.Repo, r
+// splitCredential moves the userinfo out of req.Repo into req.repoWithAuth.
+func (req *request) splitCredential() {
+	if r := redactURL(req.Repo); r != req.Repo {
+		req.repoWithAuth, req.Repo = req.Repo, r
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,15 +134,17 @@ func fromDebug(d *debug.Module) goModule {
 	return m
 }
 
-// readManifest reads a build's manifest.
+// readManifest reads a build's manifest; the error wraps fs.ErrNotExist
+// when there is none.
 func readManifest(dir string) (*manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	path := filepath.Join(dir, "manifest.json")
+	var m manifest
+	found, err := fsutil.ReadJSON(path, &m)
+	if err == nil && !found {
+		err = fmt.Errorf("%s: %w", path, fs.ErrNotExist)
+	}
 	if err != nil {
 		return nil, err
-	}
-	var m manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s/manifest.json: %w", dir, err)
 	}
 	return &m, nil
 }
@@ -210,21 +211,16 @@ type tagRecord struct {
 }
 
 func (s store) readTags() (map[string]tagRecord, error) {
-	b, err := os.ReadFile(s.tagsPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]tagRecord{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	tags := map[string]tagRecord{}
-	if err := json.Unmarshal(b, &tags); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.tagsPath(), err)
+	if _, err := fsutil.ReadJSON(s.tagsPath(), &tags); err != nil {
+		return nil, err
 	}
 	return tags, nil
 }
 
-func (s store) writeTags(tags map[string]tagRecord) error { return writeJSON(s.tagsPath(), tags) }
+func (s store) writeTags(tags map[string]tagRecord) error {
+	return fsutil.WriteJSON(s.tagsPath(), tags, 0o644)
+}
 
 // pruneSelect picks the builds to remove to keep the keep newest, never the
 // one named current.
@@ -322,37 +318,4 @@ func storeFile(src, dst string, mode os.FileMode) (string, int64, error) {
 		return "", 0, err
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// hashFile returns the sha256 and size of a file.
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// writeJSON writes v as indented JSON, atomically.
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
