@@ -410,6 +410,9 @@ func TestCredentials(t *testing.T) {
 	if got := credentialSecrets("https://u:p%40ss@forge/x.git"); strings.Join(got, " ") != "https://u:p%40ss@forge/x.git u:p%40ss p%40ss p@ss" {
 		t.Errorf("credentialSecrets: %q", got)
 	}
+	if got := credentialSecrets("https://u:p@ss@forge/x.git"); strings.Join(got, " ") != "https://u:p@ss@forge/x.git u:p@ss p@ss p@ss" {
+		t.Errorf("credentialSecrets of a password with a raw @: %q", got)
+	}
 	if got := credentialSecrets("/srv/git/x.git"); got != nil {
 		t.Errorf("no userinfo, no secret: %q", got)
 	}

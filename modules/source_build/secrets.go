@@ -55,7 +55,14 @@ func credentialSecrets(repoWithAuth string) []string {
 	}
 	out := []string{repoWithAuth}
 	if _, rest, ok := strings.Cut(repoWithAuth, "://"); ok {
-		if userinfo, _, ok := strings.Cut(rest, "@"); ok {
+		// The userinfo ends at the authority's last @, as net/url reads it
+		// (a raw @ in a password: https://u:p@ss@forge/x).
+		authority := rest
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			authority = rest[:i]
+		}
+		if i := strings.LastIndex(authority, "@"); i >= 0 {
+			userinfo := authority[:i]
 			out = append(out, userinfo)
 			if _, pw, ok := strings.Cut(userinfo, ":"); ok && pw != "" {
 				out = append(out, pw)
