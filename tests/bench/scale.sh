@@ -20,11 +20,13 @@
 # best). Closes with the hosts=16 / hosts=1 ratios; the target is a
 # 16-host deploy within 3 x the 1-host one.
 #
-# Settings: BENCH_SCALE_HOSTS ("1 4 8 16"), BENCH_REPEATS (1: medians when
+# Settings: BENCH_SCALE_HOSTS ("1 4 8 16"), BENCH_SCALE_REPEATS (1: medians when
 # more), BENCH_SCALE_MODES ("first cached"; "plain" adds the deploy with
 # the module cache off). Each host costs root about INOTIFY_PER_HOST
 # inotify instances (fs.inotify.max_user_instances): when the limit leaves
-# room for fewer hosts, the bench says so and measures the counts that fit.
+# room for fewer hosts, the bench says so and measures the counts that fit
+# (BENCH_SCALE_WAIT_S, default 0: seconds to wait for other labs to leave
+# room first).
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -33,10 +35,11 @@ setup_for lab
 
 read -r -a counts <<<"${BENCH_SCALE_HOSTS:-1 4 8 16}"
 read -r -a modes <<<"${BENCH_SCALE_MODES:-first cached}"
-repeats="${BENCH_REPEATS:-1}"
-# Measured on a lab host after an ssh login: systemd 3, the login's user
-# manager 5, logind 1; the rest is margin for what starts during a deploy.
-INOTIFY_PER_HOST=12
+repeats="${BENCH_SCALE_REPEATS:-1}"
+wait_s="${BENCH_SCALE_WAIT_S:-0}"
+# Counted on lab hosts after an ssh login: systemd (PID 1) 5, root's user
+# manager 3, logind 1 (dbus runs as another user); one more as margin.
+INOTIFY_PER_HOST=10
 
 say() { echo "bench scale: $*" >&2; }
 die() {
@@ -49,7 +52,8 @@ done
 for m in "${modes[@]}"; do
 	case "$m" in first | cached | plain) ;; *) die "BENCH_SCALE_MODES: '$m' is not one of first, cached, plain" ;; esac
 done
-[[ "$repeats" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEATS: '$repeats' is not a positive number"
+[[ "$repeats" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE_REPEATS: '$repeats' is not a positive number"
+[[ "$wait_s" =~ ^[0-9]+$ ]] || die "BENCH_SCALE_WAIT_S: '$wait_s' is not a number of seconds"
 for m in source_build binary_stage bluegreen_unit; do
 	[ -x "bin/${m}_linux_amd64" ] || die "bin/${m}_linux_amd64 is missing: run make build (make bench does)"
 done
@@ -66,10 +70,19 @@ root_inotify_instances() {
 	echo "$used"
 }
 
-# Keep the counts the inotify limit leaves room for.
+# Keep the counts the inotify limit leaves room for, after waiting up to
+# BENCH_SCALE_WAIT_S for other labs to leave room for the largest.
 limit="$(cat /proc/sys/fs/inotify/max_user_instances)"
-used="$(root_inotify_instances)"
-room=$(((limit - used) / INOTIFY_PER_HOST))
+largest=0
+for n in "${counts[@]}"; do [ "$n" -le "$largest" ] || largest="$n"; done
+deadline=$(($(date +%s) + wait_s))
+while :; do
+	used="$(root_inotify_instances)"
+	room=$(((limit - used) / INOTIFY_PER_HOST))
+	if [ "$room" -ge "$largest" ] || [ "$(date +%s)" -ge "$deadline" ]; then break; fi
+	say "room for $room lab hosts ($used of fs.inotify.max_user_instances=$limit in use by root), $largest wanted: waiting"
+	sleep 10
+done
 fitting=()
 for n in "${counts[@]}"; do
 	if [ "$n" -le "$room" ]; then
@@ -150,16 +163,17 @@ reason="first deploy"
 # run PLAY N MODE: one measured run on h1..hN of a release built for it;
 # sets run_ms and run_bytes.
 run() {
-	local play="$1" n="$2" mode="$3" version t0 i rc=0 flips log extra=()
+	local play="$1" n="$2" mode="$3" version t0 rc=0 flips log extra=()
 	release=$((release + 1))
 	version="bench-$release"
 	build_release "$version"
 	log="$logs/$play-h$n-$mode-$release.log"
+	# Through ansible, not lab.sh ssh: an ssh master that lab.sh opens is
+	# reused by the next ansible-playbook, without ansible's compression (-C).
 	if [ "$mode" = first ]; then
-		for ((i = 1; i <= n; i++)); do
-			tests/lab/lab.sh ssh --name "$lab" "h$i" rm -rf /root/.ansible/chezlepro_sovereign &
-		done
-		wait
+		ansible -i "$inventory" "$(hosts_pattern "$n")" -f "$n" -m ansible.builtin.file \
+			-a "path=/root/.ansible/chezlepro_sovereign state=absent" >"${log%.log}.clear.log" 2>&1 ||
+			die "could not empty the module caches of h1..h$n (log: ${log%.log}.clear.log)"
 	fi
 	# Ansible's own log, timestamped: where the time went.
 	export ANSIBLE_LOG_PATH="${log%.log}.timed.log"
