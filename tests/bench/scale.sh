@@ -163,7 +163,7 @@ reason="first deploy"
 # run PLAY N MODE: one measured run on h1..hN of a release built for it;
 # sets run_ms and run_bytes.
 run() {
-	local play="$1" n="$2" mode="$3" version t0 rc=0 flips log extra=()
+	local play="$1" n="$2" mode="$3" version t0 c0 rc=0 flips log extra=()
 	release=$((release + 1))
 	version="bench-$release"
 	build_release "$version"
@@ -178,6 +178,7 @@ run() {
 	# Ansible's own log, timestamped: where the time went.
 	export ANSIBLE_LOG_PATH="${log%.log}.timed.log"
 	tx "$n" >"$work/tx0"
+	c0=$(children_cpu_ticks)
 	t0=$(date +%s%N)
 	if [ "$play" = deploy ]; then
 		[ "$mode" != plain ] || extra=(-e chezlepro_sovereign_module_cache=false)
@@ -190,6 +191,7 @@ run() {
 			-e "scale_version=$version" >"$log" 2>&1 || rc=$?
 	fi
 	run_ms=$((($(date +%s%N) - t0) / 1000000))
+	run_cpu_ms=$((($(children_cpu_ticks) - c0) * 1000 / $(getconf CLK_TCK)))
 	tx "$n" >"$work/tx1"
 	# Per host in the log, the sum for the bench line.
 	paste "$work/tx0" "$work/tx1" | awk '{d = $2 - $1; printf "bytes to h%d: %d\n", NR, d; sum += d} END {printf "bytes to targets: %d\n", sum}' >>"$log"
@@ -204,6 +206,11 @@ run() {
 		[ "$flips" -eq "$n" ] || die "deploy on $n hosts ($mode) flipped $flips hosts, not $n (log: $log)"
 	fi
 }
+
+# children_cpu_ticks: CPU time (user + system, clock ticks) of the children
+# this shell waited for: ansible-playbook with its workers and ssh clients
+# (not the ssh masters, which run detached).
+children_cpu_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
 
@@ -224,22 +231,26 @@ for ((r = 1; r <= repeats; r++)); do
 			run "$play" "$n" "$mode"
 			echo "$run_ms" >>"$work/$play-$mode-$n.ms"
 			echo "$run_bytes" >>"$work/$play-$mode-$n.bytes"
+			echo "$run_cpu_ms" >>"$work/$play-$mode-$n.cpu"
 		done
 	done
 done
 
 artifact_bytes="$(stat -c %s "$work/artifacts/webapp/bench-1/webapp")"
+cores="$(nproc)"
 seconds() { awk -v m="$1" 'BEGIN {printf "%.1f", m / 1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 for n in "${counts[@]}"; do
 	base_ms="$(median <"$work/copy_restart---$n.ms")"
 	base_bytes="$(median <"$work/copy_restart---$n.bytes")"
+	base_cpu="$(median <"$work/copy_restart---$n.cpu")"
 	for m in "${modes[@]}"; do
 		ms="$(median <"$work/deploy-$m-$n.ms")"
 		bytes="$(median <"$work/deploy-$m-$n.bytes")"
-		echo "bench: scale hosts=$n play=deploy.yml mode=$m deploy_s=$(seconds "$ms") bytes_to_targets=$bytes vs_copy_restart_s=$(ratio "$ms" "$base_ms") vs_copy_restart_bytes=$(ratio "$bytes" "$base_bytes") serial=$n forks=$n artifact_bytes=$artifact_bytes runs=$repeats"
+		cpu="$(median <"$work/deploy-$m-$n.cpu")"
+		echo "bench: scale hosts=$n play=deploy.yml mode=$m deploy_s=$(seconds "$ms") bytes_to_targets=$bytes vs_copy_restart_s=$(ratio "$ms" "$base_ms") vs_copy_restart_bytes=$(ratio "$bytes" "$base_bytes") ansible_cpu_s=$(seconds "$cpu") serial=$n forks=$n artifact_bytes=$artifact_bytes cores=$cores runs=$repeats"
 	done
-	echo "bench: scale hosts=$n play=copy_restart deploy_s=$(seconds "$base_ms") bytes_to_targets=$base_bytes forks=$n artifact_bytes=$artifact_bytes runs=$repeats"
+	echo "bench: scale hosts=$n play=copy_restart deploy_s=$(seconds "$base_ms") bytes_to_targets=$base_bytes ansible_cpu_s=$(seconds "$base_cpu") forks=$n artifact_bytes=$artifact_bytes cores=$cores runs=$repeats"
 done
 
 # The target: hosts=16 within 3 x hosts=1 (the largest count measured against the smallest).
@@ -249,11 +260,12 @@ if [ "$large" != "$small" ]; then
 		read -r play mode <<<"$s"
 		a_ms="$(median <"$work/$play-$mode-$large.ms")" b_ms="$(median <"$work/$play-$mode-$small.ms")"
 		a_b="$(median <"$work/$play-$mode-$large.bytes")" b_b="$(median <"$work/$play-$mode-$small.bytes")"
+		a_c="$(median <"$work/$play-$mode-$large.cpu")" b_c="$(median <"$work/$play-$mode-$small.cpu")"
 		r="$(ratio "$a_ms" "$b_ms")"
 		met=no
 		awk -v r="$r" 'BEGIN {exit !(r <= 3)}' && met=yes
 		name="$play"
 		[ "$play" = deploy ] && name="deploy.yml mode=$mode"
-		echo "bench: scale ratio=hosts_${large}/hosts_${small} play=$name deploy_s=$r bytes_to_targets=$(ratio "$a_b" "$b_b") target_deploy_s<=3 met=$met"
+		echo "bench: scale ratio=hosts_${large}/hosts_${small} play=$name deploy_s=$r bytes_to_targets=$(ratio "$a_b" "$b_b") ansible_cpu_s=$(ratio "$a_c" "$b_c") target_deploy_s<=3 met=$met"
 	done
 fi
