@@ -240,6 +240,8 @@ artifact_bytes="$(stat -c %s "$work/artifacts/webapp/bench-1/webapp")"
 cores="$(nproc)"
 seconds() { awk -v m="$1" 'BEGIN {printf "%.1f", m / 1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# all_s FILE: every run's seconds, in order, comma-separated (the spread behind a median).
+all_s() { awk '{printf "%s%.1f", (NR > 1 ? "," : ""), $1 / 1000}' "$1"; }
 for n in "${counts[@]}"; do
 	base_ms="$(median <"$work/copy_restart---$n.ms")"
 	base_bytes="$(median <"$work/copy_restart---$n.bytes")"
@@ -248,9 +250,9 @@ for n in "${counts[@]}"; do
 		ms="$(median <"$work/deploy-$m-$n.ms")"
 		bytes="$(median <"$work/deploy-$m-$n.bytes")"
 		cpu="$(median <"$work/deploy-$m-$n.cpu")"
-		echo "bench: scale hosts=$n play=deploy.yml mode=$m deploy_s=$(seconds "$ms") bytes_to_targets=$bytes vs_copy_restart_s=$(ratio "$ms" "$base_ms") vs_copy_restart_bytes=$(ratio "$bytes" "$base_bytes") ansible_cpu_s=$(seconds "$cpu") serial=$n forks=$n artifact_bytes=$artifact_bytes cores=$cores runs=$repeats"
+		echo "bench: scale hosts=$n play=deploy.yml mode=$m deploy_s=$(seconds "$ms") bytes_to_targets=$bytes vs_copy_restart_s=$(ratio "$ms" "$base_ms") vs_copy_restart_bytes=$(ratio "$bytes" "$base_bytes") ansible_cpu_s=$(seconds "$cpu") serial=$n forks=$n artifact_bytes=$artifact_bytes cores=$cores runs=$repeats runs_s=$(all_s "$work/deploy-$m-$n.ms")"
 	done
-	echo "bench: scale hosts=$n play=copy_restart deploy_s=$(seconds "$base_ms") bytes_to_targets=$base_bytes ansible_cpu_s=$(seconds "$base_cpu") forks=$n artifact_bytes=$artifact_bytes cores=$cores runs=$repeats"
+	echo "bench: scale hosts=$n play=copy_restart deploy_s=$(seconds "$base_ms") bytes_to_targets=$base_bytes ansible_cpu_s=$(seconds "$base_cpu") forks=$n artifact_bytes=$artifact_bytes cores=$cores runs=$repeats runs_s=$(all_s "$work/copy_restart---$n.ms")"
 done
 
 # The target: hosts=16 within 3 x hosts=1 (the largest count measured against the smallest).
