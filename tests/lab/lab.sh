@@ -451,7 +451,9 @@ arm64_reason() {
 	arm64_init "$tmp"
 	if ! out="$(unshare --user --map-root-user --mount "$tmp/binfmtinit" "$ARM64_QEMU" /bin/true 2>&1)"; then
 		rm -rf "$tmp"
-		echo "the kernel $(uname -r) cannot give a user namespace a binfmt_misc of its own (Linux 6.7 or later can; registering qemu in the machine's own binfmt_misc would make the amd64 lab hosts run arm64 binaries too): ${out#binfmtinit: }"
+		# Not in the machine's own binfmt_misc instead: the amd64 lab hosts
+		# would run arm64 binaries too.
+		echo "a user namespace could not register qemu in a binfmt_misc of its own (kernel $(uname -r); Linux 6.7 or later can): ${out#binfmtinit: }"
 		return 1
 	fi
 	rm -rf "$tmp"
