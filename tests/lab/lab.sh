@@ -472,7 +472,14 @@ arm64_run() {
 	local root="$1" cg rc=0
 	shift
 	[ -x "$root.init/binfmtinit" ] || { mkdir -p "$root.init" && arm64_init "$root.init"; }
-	local name="nspawn-chezlepro-lab-build-$$-$RANDOM"
+	local name="nspawn-chezlepro-lab-build-$$-$RANDOM" d
+	# Those an interrupted build left: rmdir removes only a cgroup with no
+	# process left in it, so never a running build's.
+	for cg in "${CG_ROOTS[@]}"; do
+		for d in "$cg"/nspawn-chezlepro-lab-build-*; do
+			if [ -d "$d" ]; then find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
+		done
+	done
 	(
 		for cg in "${CG_ROOTS[@]}"; do
 			mkdir -p "$cg/$name"
