@@ -27,7 +27,7 @@ TARBALL   := .build/chezlepro-sovereign-$(VERSION).tar.gz
 LDFLAGS   := -s -w -buildid=
 
 .PHONY: all build sizes faults collection setup setup-selftest check test lint unit fuzz build-check docs-check e2e package-check sanity lab-selftest bench \
-        rules-check demo test-vm test-traefik test-rebuild vm-image lab-up lab-down vendor clean help
+        rules-check demo test-vm test-traefik test-rebuild test-arm64 vm-image lab-up lab-down vendor clean help
 
 # make check: the offline part, minutes; make test: all CI runs (tests/run.sh
 # counts every suite's checks into one closing line).
@@ -50,6 +50,7 @@ help:
 	@echo "make test-vm      create a real VM with libvirt, deploy and flip in it, delete it"
 	@echo "make test-traefik Traefik from its source to zero-loss flips through the playbooks, with bench lines"
 	@echo "make test-rebuild the offline kit: bundle, restore with no route out, rebuild to the same sha256, flip"
+	@echo "make test-arm64   an arm64 lab host (qemu-user): the dispatch e2e and a flip on the arm64 binaries"
 	@echo "make vm-image     build (once) the offline Debian 12 base image of the VMs on this machine"
 	@echo "make lab-up       boot a 3-host lab for manual use (make lab-down to remove it)"
 
@@ -184,6 +185,12 @@ test-traefik: build
 # every program rebuilt to the kit's sha256, a flip under load, status.
 test-rebuild: build
 	tests/rebuild/test-rebuild.sh
+
+# One arm64 lab host (Debian 12 arm64 under qemu-user, through a binfmt_misc
+# of its own user namespace): the dispatch e2e and a bluegreen_unit flip on
+# the arm64 binaries. Not in make test: see tests/arm64/test-arm64.sh.
+test-arm64: build
+	tests/arm64/test-arm64.sh
 
 # The VMs' Debian 12 base image (debootstrap from this machine's apt mirror),
 # built once under /var/cache/chezlepro-vm/debian12; make test-vm builds it too.

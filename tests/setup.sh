@@ -5,7 +5,7 @@
 # new as go.mod asks for is there. A fresh Debian 12 machine needs only git,
 # make and apt to start.
 #
-#   tests/setup.sh [GROUP...]   default: all groups
+#   tests/setup.sh [GROUP...]   default: all groups but arm64
 #   tests/setup.sh --go-root    prints the Go root the targets use (installs nothing)
 #   tests/setup.sh --packages GROUP...   prints the groups' packages
 #   tests/setup.sh --ansible-bin SERIES  prints the directory of SERIES' ansible
@@ -21,6 +21,8 @@
 #   ansible-2.19  Debian trixie's ansible-core 2.19 beside the system's 2.14 (e2e)
 #   sanity-2.19   trixie's pylint 3 and astroid, for ansible-test sanity 2.19's
 #                 pylint (Debian 12 has pylint 2), unpacked beside (make sanity)
+#   arm64    arm64 lab hosts (make test-arm64): qemu-user, with no handler
+#            registered in the machine's binfmt_misc (binfmt-support not installed)
 #
 # Go: /usr/local/go is kept when it is at least what go.mod asks for (go and
 # toolchain lines). Otherwise the pinned toolchain below is fetched as the
@@ -102,9 +104,13 @@ group_packages() {
 	# The system's ansible-core brings the python3 deps trixie's runs on;
 	# apt and dpkg fetch and unpack it.
 	ansible-2.19 | sanity-2.19) printf '%s\n' ansible-core python3 apt dpkg debian-archive-keyring ;;
-	*) die "unknown group '$1' (groups: $ALL_GROUPS)" ;;
+	# tests/lab/lab.sh --arch arm64: Debian's static qemu-user runs the hosts'
+	# arm64 programs (installed without binfmt-support, which it recommends).
+	arm64) printf '%s\n' qemu-user-static ;;
+	*) die "unknown group '$1' (groups: $ALL_GROUPS arm64)" ;;
 	esac
 }
+# The default (what make test needs); arm64 only when asked (make test-arm64).
 ALL_GROUPS="go check lab rebuild vm ansible-2.19 sanity-2.19"
 # What sanity-SERIES unpacks from ANSIBLE_SUITE[SERIES]: pure Python, their
 # other requirements met by Debian 12's python3 packages (checked).

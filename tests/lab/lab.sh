@@ -8,13 +8,15 @@
 # default route, so lab traffic never leaves the lab.
 #
 #   lab.sh up --name LAB --hosts N [--bind-ro HOSTPATH[:GUESTPATH]]... [--sysctl KEY=VALUE]...
-#             [--subnet X] [--state-dir DIR]
+#             [--subnet X] [--state-dir DIR] [--arch amd64|arm64]
 #   lab.sh down --name LAB
 #   lab.sh start-host --name LAB HOST      boot again a host whose nspawn ended (after a reboot)
 #   lab.sh reboot-host --name LAB HOST     systemctl reboot inside, then boot it again
 #   lab.sh status --name LAB
 #   lab.sh ssh --name LAB HOST [CMD...]
 #   lab.sh list
+#   lab.sh arm64-check                     exit 0 when this machine can run arm64 hosts, else says why
+#   lab.sh rootfs-cached [--arch ARCH]     exit 0 when the rootfs `up` needs is built already
 #
 # `up` prints the path of an Ansible inventory as its last stdout line. Every
 # command but `up` finds the lab through its registry entry, so --state-dir is
@@ -23,9 +25,10 @@
 #   LAB_STATE (/var/tmp/chezlepro-lab)    parent of the labs' state dirs
 #   LAB_RUN (/run/chezlepro-lab)          registry of labs and lock files
 #   LAB_MIRROR                            apt mirror (default: read from /etc/apt)
-#   LAB_BOOT_TIMEOUT (90)                 seconds to wait for a host to answer ssh
+#   LAB_BOOT_TIMEOUT (90; arm64: 300)     seconds to wait for a host to answer ssh
 #   LAB_STOP_TIMEOUT (20)                 seconds before SIGKILL when stopping
 #   LAB_TRACE=1                           trace every command, timestamped, to stderr
+#   LAB_ARM64_QEMU                        qemu-user for arm64 hosts (/usr/libexec/qemu-binfmt/aarch64-binfmt-P)
 set -euo pipefail
 if [ -n "${LAB_TRACE:-}" ]; then
 	PS4='+ ${EPOCHREALTIME} ${FUNCNAME[0]:-main}: '
@@ -39,6 +42,10 @@ readonly SUITE=bookworm
 readonly RECIPE=3
 readonly ROOTFS_PACKAGES=(systemd systemd-sysv dbus libpam-systemd openssh-server python3 iproute2
 	ca-certificates sudo git curl procps less iputils-ping libcap2-bin make gpg)
+# arm64 hosts run emulated (qemu-user): only what their tests need, as each
+# package configured under emulation costs seconds.
+readonly ROOTFS_PACKAGES_ARM64=(systemd systemd-sysv dbus libpam-systemd openssh-server python3 iproute2
+	ca-certificates sudo procps)
 readonly TIMERS_OFF=(apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer dpkg-db-backup.timer)
 readonly MAX_HOSTS=200
 
@@ -50,6 +57,9 @@ STOP_TIMEOUT="${LAB_STOP_TIMEOUT:-20}"
 
 # The loaded lab (load_lab, or up while it builds one).
 LAB=""
+# amd64: hosts run natively. arm64: in a user namespace whose own binfmt_misc
+# runs arm64 binaries through qemu-user (see arm64_reason).
+ARCH=amd64
 STATE=""
 HOSTS=0
 SUBNET=""
@@ -121,7 +131,7 @@ host_cgroups() { # n -> one cgroup dir per hierarchy
 save_lab() {
 	local tmp="$STATE/.lab.env.tmp" b
 	{
-		printf 'LAB=%q\nHOSTS=%q\nSUBNET=%q\nBRIDGE=%q\nROOTFS=%q\nBINDS=(' "$LAB" "$HOSTS" "$SUBNET" "$BRIDGE" "$ROOTFS"
+		printf 'LAB=%q\nHOSTS=%q\nSUBNET=%q\nBRIDGE=%q\nROOTFS=%q\nARCH=%q\nBINDS=(' "$LAB" "$HOSTS" "$SUBNET" "$BRIDGE" "$ROOTFS" "$ARCH"
 		for b in "${BINDS[@]}"; do printf '%q ' "$b"; done
 		printf ')\n'
 	} >"$tmp"
@@ -140,12 +150,18 @@ resolve_state() {
 	fi
 }
 
+# An emulated systemd boots in tens of seconds, minutes on a loaded machine.
+arch_settings() {
+	if [ "$ARCH" = arm64 ] && [ -z "${LAB_BOOT_TIMEOUT:-}" ]; then BOOT_TIMEOUT=300; fi
+}
+
 load_lab() { # after resolve_state; fails when the lab does not exist
 	[ -f "$STATE/lab.env" ] || die "no lab '$LAB' (no $STATE/lab.env); see: $0 list"
 	local name="$LAB"
 	# shellcheck source=/dev/null
 	. "$STATE/lab.env"
 	[ "$LAB" = "$name" ] || die "$STATE/lab.env belongs to lab '$LAB', not '$name'"
+	arch_settings
 	find_cgroup_roots
 }
 
@@ -183,7 +199,9 @@ host_pid() { # n -> "pid start" of its nspawn when it runs, else fails
 # ensure_host_packages: debootstrap, nspawn, iproute2, ssh... through the
 # set-up every suite shares (its lab group).
 ensure_host_packages() {
-	"$(dirname "${BASH_SOURCE[0]}")/../setup.sh" lab || die "the set-up failed (tests/setup.sh lab)"
+	local groups=(lab)
+	[ "$ARCH" = amd64 ] || groups+=("$ARCH")
+	"$(dirname "${BASH_SOURCE[0]}")/../setup.sh" "${groups[@]}" || die "the set-up failed (tests/setup.sh ${groups[*]})"
 }
 
 check_kernel() {
@@ -229,12 +247,21 @@ apt_mirror() {
 
 # --------------------------------------------------------------- rootfs ----
 
-rootfs_spec() { # what the cached rootfs depends on
-	printf 'suite=%s\nrecipe=%s\npackages=%s\n' "$SUITE" "$RECIPE" \
-		"$(printf '%s\n' "${ROOTFS_PACKAGES[@]}" | sort | paste -sd, -)"
+rootfs_packages() {
+	if [ "$ARCH" = arm64 ]; then printf '%s\n' "${ROOTFS_PACKAGES_ARM64[@]}"; else printf '%s\n' "${ROOTFS_PACKAGES[@]}"; fi
 }
-rootfs_dir() { printf '%s/rootfs-%s' "$CACHE" "$(rootfs_spec | sha256sum | cut -c1-12)"; }
-rootfs_ok() { [ -f "$1/.chezlepro-lab-stamp" ] && [ "$(head -n3 "$1/.chezlepro-lab-stamp")" = "$(rootfs_spec)" ]; }
+rootfs_spec() { # what the cached rootfs depends on (amd64's as before arm64 came)
+	printf 'suite=%s\nrecipe=%s\npackages=%s\n' "$SUITE" "$RECIPE" "$(rootfs_packages | sort | paste -sd, -)"
+	if [ "$ARCH" != amd64 ]; then printf 'arch=%s\n' "$ARCH"; fi
+}
+# arm64 rootfs live in a directory of their own: the amd64 labs' collection
+# (of $CACHE/rootfs-*) never sees them, nor they the amd64 ones.
+cache_dir() { if [ "$ARCH" = amd64 ]; then printf '%s\n' "$CACHE"; else printf '%s/%s\n' "$CACHE" "$ARCH"; fi; }
+rootfs_dir() { printf '%s/rootfs-%s' "$(cache_dir)" "$(rootfs_spec | sha256sum | cut -c1-12)"; }
+rootfs_ok() {
+	[ -f "$1/.chezlepro-lab-stamp" ] &&
+		[ "$(head -n "$(rootfs_spec | wc -l)" "$1/.chezlepro-lab-stamp")" = "$(rootfs_spec)" ]
+}
 
 # mounted_under DIR: prints the mount points at or below DIR.
 mounted_under() {
@@ -249,11 +276,18 @@ remove_tree() {
 	rm -rf --one-file-system -- "$1"
 }
 
+# in_root ROOT CMD...: runs CMD in the rootfs being built (arm64: emulated).
+in_root() {
+	local root="$1"
+	shift
+	if [ "$ARCH" = arm64 ]; then arm64_run "$root" /usr/bin/env "$@"; else chroot "$root" "$@"; fi
+}
+
 prepare_rootfs() { # ROOT: everything every host shares
 	local root="$1" t
-	chroot "$root" systemctl enable --quiet systemd-networkd.service
+	in_root "$root" systemctl enable --quiet systemd-networkd.service
 	for t in "${TIMERS_OFF[@]}"; do
-		if [ -e "$root/lib/systemd/system/$t" ]; then chroot "$root" systemctl disable --quiet "$t"; fi
+		if [ -e "$root/lib/systemd/system/$t" ]; then in_root "$root" systemctl disable --quiet "$t"; fi
 	done
 	mkdir -p "$root/etc/ssh/sshd_config.d"
 	cat >"$root/etc/ssh/sshd_config.d/chezlepro-lab.conf" <<-'EOF'
@@ -273,10 +307,10 @@ prepare_rootfs() { # ROOT: everything every host shares
 	install -d -m 0700 "$root/root/.ssh"
 	# The console (hosts/hN/console.log) shows boot status and warnings; no
 	# getty on it.
-	chroot "$root" systemctl mask --quiet console-getty.service
+	in_root "$root" systemctl mask --quiet console-getty.service
 	mkdir -p "$root/etc/systemd/journald.conf.d"
 	printf '[Journal]\nForwardToConsole=yes\nMaxLevelConsole=warning\n' >"$root/etc/systemd/journald.conf.d/chezlepro-lab.conf"
-	chroot "$root" apt-get clean
+	in_root "$root" apt-get clean
 	rm -rf "$root"/var/lib/apt/lists/* "$root"/var/log/*.log "$root"/var/log/apt/*
 }
 
@@ -286,28 +320,29 @@ prepare_rootfs() { # ROOT: everything every host shares
 # built. Builds of one version are serialised by a lock of their own (fd 6),
 # so labs using another version never wait for them.
 ensure_rootfs() {
-	local key
-	mkdir -p "$CACHE"
+	local key cache
+	cache="$(cache_dir)"
+	mkdir -p "$cache"
 	ROOTFS="$(rootfs_dir)"
 	key="${ROOTFS##*/rootfs-}"
 	while :; do
-		lock 7 "$CACHE/.lock" rootfs -s
+		lock 7 "$cache/.lock" rootfs -s
 		if ! rootfs_ok "$ROOTFS"; then
-			lock 6 "$CACHE/.build-$key.lock" "rootfs build"
+			lock 6 "$cache/.build-$key.lock" "rootfs build"
 			rootfs_ok "$ROOTFS" || build_rootfs "$key"
 			exec 6>&-
 			continue
 		fi
 		# Converting the lock may drop it: take it again afterwards.
 		if flock -n -x 7; then collect_rootfs; fi
-		lock 7 "$CACHE/.lock" rootfs -s
+		lock 7 "$cache/.lock" rootfs -s
 		rootfs_ok "$ROOTFS" && return 0
 	done
 }
 
 collect_rootfs() { # under the exclusive lock: versions no overlay uses
 	local d
-	for d in "$CACHE"/.build-*.* "$CACHE"/rootfs-*; do
+	for d in "$(cache_dir)"/.build-*.* "$(cache_dir)"/rootfs-*; do
 		if [ ! -d "$d" ] || [ "$d" = "$ROOTFS" ]; then continue; fi
 		if ! grep -qF "lowerdir=$d," /proc/self/mountinfo; then
 			log "removing unused $d"
@@ -317,26 +352,28 @@ collect_rootfs() { # under the exclusive lock: versions no overlay uses
 }
 
 build_rootfs() { # KEY, under its build lock
-	local mirror tmp start d
-	for d in "$CACHE/.build-$1".*; do if [ -d "$d" ]; then remove_tree "$d"; fi; done
+	local mirror tmp start d cache
+	cache="$(cache_dir)"
+	for d in "$cache/.build-$1".*; do if [ -d "$d" ]; then remove_tree "$d"; fi; done
 	mirror="$(apt_mirror)"
-	tmp="$(mktemp -d "$CACHE/.build-$1.XXXXXX")"
+	tmp="$(mktemp -d "$cache/.build-$1.XXXXXX")"
 	BUILD_TMP="$tmp"
 	start="$(now_ms)"
-	log "building the Debian $SUITE rootfs from $mirror (once; cached in $CACHE)"
-	local include
-	include="$(printf '%s,' "${ROOTFS_PACKAGES[@]}")"
-	# In the background so a signal is handled at once, not after minutes.
-	# Its own session (pgid = pid), so an interruption stops all it runs.
-	setsid debootstrap --variant=minbase --include="${include%,}" "$SUITE" "$tmp/root" "$mirror" \
-		>"$tmp/debootstrap.log" 2>&1 </dev/null 6>&- 7>&- 8>&- 9>&- &
-	BUILD_PID=$!
-	if ! wait "$BUILD_PID"; then
-		BUILD_PID=""
-		tail -n 20 "$tmp/debootstrap.log" >&2
-		die "debootstrap failed (log above)"
+	log "building the Debian $SUITE $ARCH rootfs from $mirror (once; cached in $cache)"
+	local include args=(--variant=minbase)
+	include="$(rootfs_packages | paste -sd, -)"
+	# arm64: debootstrap unpacks here, then configures the packages with
+	# them running emulated in the rootfs (its --second-stage).
+	[ "$ARCH" = amd64 ] || args+=(--arch="$ARCH" --foreign)
+	build_step "$tmp" debootstrap "${args[@]}" --include="$include" "$SUITE" "$tmp/root" "$mirror"
+	if [ "$ARCH" = arm64 ]; then
+		# Where debootstrap takes this machine for docker (/.dockerenv) it
+		# makes /proc a symlink to /proc, on which nspawn fails (ELOOP).
+		if [ -L "$tmp/root/proc" ]; then rm "$tmp/root/proc" && mkdir -m 0555 "$tmp/root/proc"; fi
+		# container=lxc: in the user namespace mknod is refused, and
+		# debootstrap skips its mknod test of the target only for lxc.
+		build_step "$tmp" arm64_run "$tmp/root" /usr/bin/env container=lxc /debootstrap/debootstrap --second-stage
 	fi
-	BUILD_PID=""
 	prepare_rootfs "$tmp/root"
 	{
 		rootfs_spec
@@ -347,6 +384,123 @@ build_rootfs() { # KEY, under its build lock
 	remove_tree "$tmp"
 	BUILD_TMP=""
 	log "rootfs built in $(elapsed "$start") s ($(du -sm "$ROOTFS" | cut -f1) MiB): $ROOTFS"
+}
+
+# build_step TMP CMD...: one step of a rootfs build, output in TMP/build.log.
+# In the background so a signal is handled at once, not after minutes; in a
+# session of its own (pgid = pid), so an interruption stops all it runs.
+build_step() {
+	local tmp="$1"
+	shift
+	printf '+ %s\n' "$*" >>"$tmp/build.log"
+	setsid "$SELF" __build_step "$ARCH" "$@" >>"$tmp/build.log" 2>&1 </dev/null 6>&- 7>&- 8>&- 9>&- &
+	BUILD_PID=$!
+	if ! wait "$BUILD_PID"; then
+		BUILD_PID=""
+		tail -n 20 "$tmp/build.log" >&2
+		die "$1 failed (log above)"
+	fi
+	BUILD_PID=""
+}
+internal_build_step() {
+	ARCH="$1"
+	shift
+	find_cgroup_roots
+	"$@"
+}
+
+# ---------------------------------------------------------------- arm64 ----
+
+# arm64 hosts: the rootfs is Debian's arm64, and every arm64 program in it
+# runs through qemu-user (Debian's qemu-user-static), found by the kernel's
+# binfmt_misc. Not the machine's own binfmt_misc: a handler there would make
+# every amd64 lab host run arm64 binaries as well (the dispatch e2e shows
+# that its amd64 hosts refuse them). Since Linux 6.7 a user namespace that
+# mounts binfmt_misc has an instance of its own: each arm64 host (and each
+# step of the build) runs in a user namespace (nspawn --private-users=identity:
+# the same uids, so the rootfs needs no shifting), and its first process,
+# binfmtinit (a static amd64 Go program, tests/lab/binfmtinit), registers
+# qemu there with the F flag, then execs the arm64 systemd.
+ARM64_QEMU="${LAB_ARM64_QEMU:-/usr/libexec/qemu-binfmt/aarch64-binfmt-P}" # a setting for the tests
+readonly ARM64_DIR=/run/chezlepro-arm64 # in the host: qemu and binfmtinit, read-only
+
+# arm64_init DIR: builds binfmtinit into DIR (offline, from this checkout).
+arm64_init() {
+	local repo go
+	repo="$(cd "$(dirname "$SELF")/../.." && pwd)"
+	go="$("$repo/tests/setup.sh" --go-root)/bin/go"
+	(cd "$repo" && GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0 \
+		"$go" build -trimpath -o "$1/binfmtinit" ./tests/lab/binfmtinit) ||
+		die "could not build tests/lab/binfmtinit"
+}
+
+# arm64_reason: prints why this machine cannot run arm64 hosts and fails, or
+# prints nothing. It tries the very mechanism: a user namespace mounting its
+# own binfmt_misc and registering qemu there.
+arm64_reason() {
+	local tmp out
+	if [ ! -e "$ARM64_QEMU" ]; then
+		echo "no $ARM64_QEMU (Debian package qemu-user-static; tests/setup.sh arm64 installs it)"
+		return 1
+	fi
+	if ! grep -qw binfmt_misc /proc/filesystems && ! modprobe binfmt_misc 2>/dev/null; then
+		echo "the kernel $(uname -r) has no binfmt_misc"
+		return 1
+	fi
+	tmp="$(mktemp -d)"
+	arm64_init "$tmp"
+	if ! out="$(unshare --user --map-root-user --mount "$tmp/binfmtinit" "$ARM64_QEMU" /bin/true 2>&1)"; then
+		rm -rf "$tmp"
+		# Not in the machine's own binfmt_misc instead: the amd64 lab hosts
+		# would run arm64 binaries too.
+		echo "a user namespace could not register qemu in a binfmt_misc of its own (kernel $(uname -r); Linux 6.7 or later can): ${out#binfmtinit: }"
+		return 1
+	fi
+	rm -rf "$tmp"
+}
+
+# The nspawn options an arm64 host or build step adds: a user namespace with
+# the same uids, and qemu and binfmtinit mounted read-only at ARM64_DIR.
+arm64_nspawn_args() { # DIR_WITH_BINFMTINIT
+	printf '%s\n' --private-users=identity --bind-ro="$(readlink -f "$ARM64_QEMU"):$ARM64_DIR/aarch64-binfmt-P" \
+		--bind-ro="$1/binfmtinit:$ARM64_DIR/binfmtinit"
+}
+
+# arm64_run ROOT CMD...: runs CMD (an absolute path) in ROOT, emulated, as
+# PID 2 of a one-off container with no network, in a cgroup of its own.
+arm64_run() {
+	local root="$1" cg rc=0
+	shift
+	[ -x "$root.init/binfmtinit" ] || { mkdir -p "$root.init" && arm64_init "$root.init"; }
+	local name="nspawn-chezlepro-lab-build-$$-$RANDOM" d
+	# Those an interrupted build left: rmdir removes only a cgroup with no
+	# process left in it, so never a running build's.
+	for cg in "${CG_ROOTS[@]}"; do
+		for d in "$cg"/nspawn-chezlepro-lab-build-*; do
+			if [ -d "$d" ]; then find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
+		done
+	done
+	(
+		for cg in "${CG_ROOTS[@]}"; do
+			mkdir -p "$cg/$name"
+			echo "$BASHPID" >"$cg/$name/cgroup.procs"
+		done
+		local args
+		mapfile -t args < <(arm64_nspawn_args "$root.init")
+		exec env SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 unshare --mount --propagation private -- \
+			"$SELF" __nspawn_run -q -D "$root" --as-pid2 --register=no --keep-unit --private-network \
+			--resolv-conf=off --timezone=off --link-journal=no "${args[@]}" \
+			"$ARM64_DIR/binfmtinit" "$ARM64_DIR/aarch64-binfmt-P" "$@"
+	) || rc=$?
+	for cg in "${CG_ROOTS[@]}"; do
+		if [ -d "$cg/$name" ]; then find "$cg/$name" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
+	done
+	return "$rc"
+}
+internal_nspawn_run() { # in its own mount namespace: nspawn's own /run/systemd/nspawn
+	mkdir -p /run/systemd/nspawn
+	mount -t tmpfs -o mode=0755,size=4m chezlepro-lab /run/systemd/nspawn
+	exec systemd-nspawn "$@"
 }
 
 # -------------------------------------------------------------- network ----
@@ -412,8 +566,11 @@ setup_host_net() { # n
 	ip -n "$ns" link set lo up
 	ip -n "$ns" addr add "$addr/24" dev host0
 	ip -n "$ns" link set host0 up
-	local kv
-	for kv in "${SYSCTLS[@]}"; do
+	local kv sysctls=("${SYSCTLS[@]}")
+	# An arm64 host's root has no power over this namespace (owned by the
+	# machine's user namespace): without this, sshd may not bind port 22.
+	[ "$ARCH" = amd64 ] || sysctls+=(net.ipv4.ip_unprivileged_port_start=0)
+	for kv in "${sysctls[@]}"; do
 		ip netns exec "$ns" sysctl -qw "$kv" || die "cannot set $kv in the network namespace $ns"
 	done
 }
@@ -447,6 +604,19 @@ create_host() {
 	printf '[Match]\nName=host0\n\n[Network]\nAddress=%s/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n' \
 		"$(host_addr "$n")" >"$root/etc/systemd/network/10-host0.network"
 	install -m 0600 "$STATE/id_ed25519.pub" "$root/root/.ssh/authorized_keys"
+	# systemd-binfmt starts by removing every handler in binfmt_misc: on an
+	# arm64 host, the one binfmtinit registered, and nothing arm64 would
+	# start after it.
+	if [ "$ARCH" = arm64 ]; then
+		ln -sfn /dev/null "$root/etc/systemd/system/systemd-binfmt.service"
+		# Emulated, systemd fails to set up service credentials (EINVAL
+		# from qemu-user): these units get none, as they use none here.
+		local u
+		for u in systemd-sysusers systemd-tmpfiles-setup systemd-tmpfiles-setup-dev; do
+			mkdir -p "$root/etc/systemd/system/$u.service.d"
+			printf '[Service]\nLoadCredential=\nSetCredential=\n' >"$root/etc/systemd/system/$u.service.d/chezlepro-arm64.conf"
+		done
+	fi
 	ssh-keygen -q -t ed25519 -N '' -C "root@h$n" -f "$root/etc/ssh/ssh_host_ed25519_key"
 }
 
@@ -503,15 +673,25 @@ internal_nspawn() {
 	# vanishes with this mount namespace.
 	mkdir -p /run/systemd/nspawn
 	mount -t tmpfs -o mode=0755,size=4m chezlepro-lab /run/systemd/nspawn
-	local args=(-b -D "$(host_dir "$n")/root" -M "$(host_machine "$n")"
+	local netns
+	netns="/run/netns/$(host_netns "$n")"
+	local args=(-D "$(host_dir "$n")/root" -M "$(host_machine "$n")"
 		--console=read-only --register=no --keep-unit --resolv-conf=off --timezone=off --link-journal=no
-		--network-namespace-path="/run/netns/$(host_netns "$n")"
 		# nspawn's seccomp filter refuses pidfd_getfd(2), which a VM or a
 		# bare host allows root: bluegreen_unit steers SO_REUSEPORT groups
 		# through it.
 		--system-call-filter=pidfd_getfd)
 	for b in "${BINDS[@]}"; do args+=("--bind-ro=$b"); done
-	exec systemd-nspawn "${args[@]}"
+	if [ "$ARCH" = arm64 ]; then
+		# binfmtinit first, then the emulated systemd as PID 1 (what -b
+		# would start), halted by the signal -b would send.
+		mapfile -t -O "${#args[@]}" args < <(arm64_nspawn_args "$STATE")
+		args+=(--kill-signal=SIGRTMIN+3 "$ARM64_DIR/binfmtinit" "$ARM64_DIR/aarch64-binfmt-P" /lib/systemd/systemd)
+		# In a user namespace nspawn may not join a network namespace
+		# (EPERM): it starts in it instead, and the host shares it.
+		exec nsenter --net="$netns" systemd-nspawn "${args[@]}"
+	fi
+	exec systemd-nspawn -b --network-namespace-path="$netns" "${args[@]}"
 }
 
 SSH_OPTS=()
@@ -700,8 +880,8 @@ write_inventory() {
 		done
 		printf '\n[lab:vars]\nansible_user=root\nansible_ssh_private_key_file=%s\n' "$STATE/id_ed25519"
 		printf "ansible_ssh_common_args='-o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ControlMaster=auto -o ControlPersist=60s -o ControlPath=%s/cm/%%h'\n" "$STATE"
-		printf 'ansible_python_interpreter=/usr/bin/python3\nlab_name=%s\nlab_bridge_address=%s\nlab_subnet=%s.0/24\n' \
-			"$LAB" "$(bridge_addr)" "$(net_prefix "$SUBNET")"
+		printf 'ansible_python_interpreter=/usr/bin/python3\nlab_name=%s\nlab_bridge_address=%s\nlab_subnet=%s.0/24\nlab_arch=%s\n' \
+			"$LAB" "$(bridge_addr)" "$(net_prefix "$SUBNET")" "$ARCH"
 	} >"$inv.tmp"
 	mv -f "$inv.tmp" "$inv"
 }
@@ -745,9 +925,12 @@ cmd_up() {
 		--sysctl) SYSCTLS+=("$2"); shift 2 ;;
 		--state-dir) state_dir="$2"; shift 2 ;;
 		--subnet) subnet="$2"; shift 2 ;;
+		--arch) ARCH="$2"; shift 2 ;;
 		*) usage ;;
 		esac
 	done
+	case "$ARCH" in amd64 | arm64) ;; *) die "--arch $ARCH: want amd64 or arm64" ;; esac
+	arch_settings
 	valid_name "$LAB" || die "--name: want 1-32 of [a-z0-9-], starting with a letter or digit"
 	if ! [[ $HOSTS =~ ^[1-9][0-9]*$ ]] || [ "$HOSTS" -gt $MAX_HOSTS ]; then die "--hosts: want 1..$MAX_HOSTS"; fi
 	if [ -n "$subnet" ] && { ! [[ $subnet =~ ^[0-9]+$ ]] || [ "$subnet" -ge 512 ]; }; then
@@ -767,6 +950,10 @@ cmd_up() {
 	start="$(now_ms)"
 	ensure_host_packages
 	check_kernel
+	if [ "$ARCH" = arm64 ]; then
+		local why
+		why="$(arm64_reason)" || die "--arch arm64: $why"
+	fi
 
 	mkdir -p "$RUN_DIR/labs"
 	lock 8 "$RUN_DIR/$LAB.lock" lab
@@ -786,6 +973,7 @@ cmd_up() {
 	ssh-keygen -q -t ed25519 -N '' -C "chezlepro-lab-$LAB" -f "$STATE/id_ed25519"
 
 	ensure_rootfs
+	if [ "$ARCH" = arm64 ]; then arm64_init "$STATE"; fi
 	save_lab
 	setup_bridge "$subnet"
 	local n nums
@@ -973,6 +1161,13 @@ main() {
 	list) cmd_list ;;
 	__launch) internal_launch "$@" ;;
 	__nspawn) internal_nspawn "$@" ;;
+	__nspawn_run) internal_nspawn_run "$@" ;;
+	__build_step) internal_build_step "$@" ;;
+	arm64-check) arm64_reason ;;
+	rootfs-cached)
+		if [ "${1:-}" = --arch ]; then ARCH="${2:-}"; fi
+		rootfs_ok "$(rootfs_dir)"
+		;;
 	-h | --help | help) usage 0 ;;
 	*) usage ;;
 	esac
