@@ -97,8 +97,9 @@ faults: $(BINARIES) | $(GO)
 	go build -tags faults -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' \
 	  -o $(FAULTS_COLLECTION)/bin/binary_stage_linux_$$(go env GOARCH) ./modules/binary_stage
 
-sizes: $(BINARIES)
-	@for b in $(BINARIES); do printf 'size: %-48s %8d bytes  sha256=%s\n' "$$b" "$$(stat -c %s $$b)" "$$(sha256sum $$b | cut -c1-16)"; done
+# From bin/SHA256SUMS, which has just hashed every binary.
+sizes: bin/SHA256SUMS
+	@while read -r sum size _ name; do printf 'size: %-48s %8d bytes  sha256=%s\n' "bin/$$name" "$$size" "$${sum:0:16}"; done <bin/SHA256SUMS
 
 collection: $(TARBALL)
 
