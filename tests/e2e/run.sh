@@ -64,9 +64,9 @@ tests/toolchain/archive.sh >/dev/null
 # Playbooks that kill a module through its test-only fault hook run against
 # a copy of the collection whose binaries have it (make faults); built once,
 # under a lock, as both series' runs start here at the same time.
-faults_wanted=false
-! grep -lq '^# e2e: fault-enabled binaries' "${playbooks[@]}" || faults_wanted=true
-if $faults_wanted; then
+# fault_enabled PLAYBOOK...: whether one of them carries the marker.
+fault_enabled() { grep -q '^# e2e: fault-enabled binaries' "$@"; }
+if fault_enabled "${playbooks[@]}"; then
 	mkdir -p .build
 	flock .build/faults.lock make -s faults >/dev/null
 fi
@@ -160,7 +160,7 @@ for pb in "${playbooks[@]}"; do
 	fi
 	t0=$(date +%s%N)
 	collections="$ANSIBLE_COLLECTIONS_PATH"
-	! grep -q '^# e2e: fault-enabled binaries' "$pb" || collections="$REPO_ROOT/.build/faults/collections"
+	! fault_enabled "$pb" || collections="$REPO_ROOT/.build/faults/collections"
 	if ANSIBLE_COLLECTIONS_PATH="$collections" ansible-playbook -i "$inventory" -e "lab_name=$lab" -e "lab_sh=$lab_sh" -e "repo_root=$REPO_ROOT" \
 		-e "e2e_work=$e2e_work" -vvv "$pb" >"$logs/$name.log" 2>&1; then
 		pass "[$series] $name ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
