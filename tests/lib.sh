@@ -28,6 +28,16 @@ except (ValueError, argument_spec.ArgumentsError) as e:
     sys.exit("module_defaults %s: %s" % (sys.argv[2], e))' "$REPO_ROOT/plugins/plugin_utils" "$1"
 }
 
+# host_rx_bytes SUBNET N: the bytes lab host hN (of the lab on SUBNET, from
+# its lab.env) has received so far: what the host side of its veth, named
+# as tests/lab/lab.sh names it, transmitted. Fails naming the veth when
+# there is none.
+host_rx_bytes() {
+	local f="/sys/class/net/chzlab$1h$2/statistics/tx_bytes"
+	[ -r "$f" ] || { echo "no veth chzlab$1h$2 for lab host h$2" >&2; return 1; }
+	cat "$f"
+}
+
 pass_count=0
 fail_count=0
 skip_count=0

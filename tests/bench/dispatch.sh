@@ -27,11 +27,10 @@ trap 'lab_down "$lab" "$logs"; rm -rf "$work"' EXIT
 inventory="$(tests/lab/lab.sh up --name "$lab" --hosts 1 | tail -n1)"
 ANSIBLE_COLLECTIONS_PATH="$(collection_path)"
 export ANSIBLE_COLLECTIONS_PATH ANSIBLE_HOST_KEY_CHECKING=0 ANSIBLE_NOCOLOR=1
-# The host side of h1's veth: its tx bytes are what the target received.
+# What the target received, counted on the host side of h1's veth.
 subnet="$(sed -n 's/^SUBNET=//p' "$(dirname "$inventory")/lab.env")"
-veth="chzlab${subnet}h1"
-[ -r "/sys/class/net/$veth/statistics/tx_bytes" ] || { echo "bench dispatch: no veth $veth for $lab's h1" >&2; exit 1; }
-tx() { cat "/sys/class/net/$veth/statistics/tx_bytes"; }
+host_rx_bytes "$subnet" 1 >/dev/null || { echo "bench dispatch: $lab's h1 cannot be counted" >&2; exit 1; }
+tx() { host_rx_bytes "$subnet" 1; }
 
 # play MODULE NAME STATE: a play of twenty tasks (the module name cannot be a variable).
 play() {

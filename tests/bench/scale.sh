@@ -137,11 +137,9 @@ hosts_pattern() {
 # tx N: bytes the controller sent so far to each of h1..hN, one a line
 # (the host side of each veth transmits what its host receives).
 tx() {
-	local i f
+	local i
 	for ((i = 1; i <= $1; i++)); do
-		f="/sys/class/net/chzlab${subnet}h$i/statistics/tx_bytes"
-		[ -r "$f" ] || die "no veth chzlab${subnet}h$i for $lab's h$i"
-		cat "$f"
+		host_rx_bytes "$subnet" "$i" || die "$lab's h$i cannot be counted"
 	done
 }
 
