@@ -46,6 +46,13 @@ done
 if [ ${#playbooks[@]} -eq 0 ]; then
 	mapfile -t playbooks < <(ls tests/e2e/playbooks/*.yml)
 fi
+# A playbook is a path, or a name under tests/e2e/playbooks/.
+for i in "${!playbooks[@]}"; do
+	pb="${playbooks[$i]}"
+	[ -f "$pb" ] || [ ! -f "tests/e2e/playbooks/$pb" ] || pb="tests/e2e/playbooks/$pb"
+	[ -f "$pb" ] || { echo "run.sh: $pb: no such playbook (a path, or a name under tests/e2e/playbooks/)" >&2; exit 2; }
+	playbooks[i]="$pb"
+done
 [ ${#all_series[@]} -gt 0 ] || all_series=(2.14 2.19)
 mapfile -t all_series < <(printf '%s\n' "${all_series[@]}" | sort -uV)
 extra_groups=()
