@@ -31,11 +31,12 @@ else
 	fail "offline kit's unit tests:"
 	sed 's/^/      /' "$work/kit.log"
 fi
-# The module cache's remote commands, run with /bin/sh in scratch directories.
-if python3 -m unittest discover -s tests/unit_py >"$work/py.log" 2>&1; then
-	pass "module cache: $(tail -n 3 "$work/py.log" | grep -o 'Ran [0-9]* tests')"
+# The module cache's remote commands, run with /bin/sh in scratch directories,
+# and the action plugins' argument spec, on the Python ansible-core runs on.
+if /usr/bin/python3 -m unittest discover -s tests/unit_py >"$work/py.log" 2>&1; then
+	pass "module cache and argument spec: $(tail -n 3 "$work/py.log" | grep -o 'Ran [0-9]* tests')"
 else
-	fail "module cache's unit tests:"
+	fail "module cache's and argument spec's unit tests:"
 	sed 's/^/      /' "$work/py.log"
 fi
 if [ "$rc" -ne 0 ] && [ "$fail_count" -eq 0 ]; then
