@@ -75,3 +75,7 @@ lab_down() {
 	"$REPO_ROOT/tests/lab/lab.sh" down --name "$1" >"$2/lab-down.log" 2>&1 ||
 		echo "lab teardown failed: see $2/lab-down.log" >&2
 }
+
+# median: the median of the integers on stdin, one a line (for an even
+# count, the integer mean of the middle two): the benchmarks' medians.
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }

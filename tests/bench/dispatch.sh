@@ -83,8 +83,6 @@ scenario() {
 	echo "$((($(date +%s%N) - t0) / 1000000)) $(($(tx) - b0))"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
-
 scenarios=("task debug -" "task systemd_service -" "task bluegreen_unit first" "task bluegreen_unit cached" "task bluegreen_unit plain"
 	"play systemd_service -" "play bluegreen_unit first" "play bluegreen_unit cached" "play bluegreen_unit plain")
 # Warm-up: the ssh master, the page cache, the host's first systemd answers.

@@ -195,8 +195,8 @@ run() {
 			-e "scale_version=$version" >"$log" 2>&1 || rc=$?
 	fi
 	run_ms=$((($(date +%s%N) - t0) / 1000000))
-	run_cpu_ms=$((($(children_cpu_ticks) - c0) * 1000 / $(getconf CLK_TCK)))
-	run_machine_cpu_ms=$((($(machine_cpu_ticks) - m0) * 1000 / $(getconf CLK_TCK)))
+	run_cpu_ms=$((($(children_cpu_ticks) - c0) * 1000 / clk_tck))
+	run_machine_cpu_ms=$((($(machine_cpu_ticks) - m0) * 1000 / clk_tck))
 	tx "$n" >"$work/tx1"
 	# Per host in the log, the sum for the bench line.
 	paste "$work/tx0" "$work/tx1" | awk '{d = $2 - $1; printf "bytes to h%d: %d\n", NR, d; sum += d} END {printf "bytes to targets: %d\n", sum}' >>"$log"
@@ -216,14 +216,14 @@ run() {
 # this shell waited for: ansible-playbook with its workers and ssh clients
 # (not the ssh masters, which run detached).
 children_cpu_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
+# Clock ticks per second, for both counts of ticks.
+clk_tck="$(getconf CLK_TCK)"
 
 # machine_cpu_ticks: CPU time the whole machine spent busy (user, nice,
 # system, irq, softirq, steal; clock ticks): the controller and every lab
 # host share these cores, so machine CPU / cores is the shortest a run can
 # take here, however well it spreads over the hosts.
 machine_cpu_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
 
 # The service in place on every host, for both ways (not measured).
 say "first deploy to $max_hosts hosts (not measured)"

@@ -51,7 +51,6 @@ netless=()
 if unshare -n true 2>/dev/null; then netless=(unshare -n); fi
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
 
 args() { # dest store -> args file
 	module_defaults source_build >"$work/args-$(basename "$1").json" <<JSON
