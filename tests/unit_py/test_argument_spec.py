@@ -8,6 +8,7 @@ so the workers inherit it. Needs ansible-core (Debian's, on /usr/bin/python3).
 
 import importlib
 import os
+import shutil
 import sys
 import tempfile
 import unittest
@@ -39,7 +40,10 @@ class Preload(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        # The link first: rmtree would not follow it, but nothing of the
+        # repository is to be anywhere near a removal.
         os.unlink(os.path.join(cls.root, "ansible_collections", "chezlepro", "sovereign"))
+        shutil.rmtree(cls.root)
 
     def setUp(self):
         self.spec._VALIDATORS.clear()
